@@ -8,8 +8,9 @@ call returns; the executor then starts the work and this process's supervisor wa
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from .config import RunConfig, expand_override_keys, load_config
 from .events import append_event

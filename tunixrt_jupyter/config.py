@@ -11,9 +11,10 @@ from __future__ import annotations
 import copy
 import dataclasses
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 MODEL_FAMILIES = ("tiny", "llama3", "gemma", "gemma3", "qwen2", "qwen3")
 MODEL_SOURCES = ("auto", "local", "hf", "kaggle")
@@ -182,9 +183,10 @@ def _read_source(source: Any, problems: list) -> tuple[dict, Path | None]:
         return source.to_dict(), None
     if isinstance(source, Mapping):
         return copy.deepcopy(dict(source)), None
-    if isinstance(source, os.PathLike) or (
-        isinstance(source, str) and "\n" not in source and source.strip().endswith((".yaml", ".yml"))
-    ):
+    looks_like_path = isinstance(source, str) and "\n" not in source and (
+        source.strip().endswith((".yaml", ".yml"))
+    )
+    if isinstance(source, os.PathLike) or looks_like_path:
         path = Path(source).expanduser()
         if not path.is_file():
             problems.append(("config", f"file {str(path)!r} not found; pass an existing YAML path"))
@@ -331,7 +333,7 @@ def _build(cls: type, data: Any, prefix: str, problems: list) -> Any:
                 f"(allowed: {', '.join(known)})",
             ))
     kwargs = {}
-    for name, f in known.items():
+    for name, _f in known.items():
         if name not in data:
             continue
         value = data[name]

@@ -13,8 +13,9 @@ import math
 import os
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 EVENTS_FILE = "events.jsonl"
 TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled", "timeout", "lost"})
@@ -28,10 +29,16 @@ def _clean(value: Any) -> Any:
     return value
 
 
+def encode_event(type_: str, fields: dict[str, Any]) -> tuple[dict, bytes]:
+    """The record (stamped with the time now) and its JSON line."""
+    record = {"t": round(time.time(), 6), "type": type_,
+              **{k: _clean(v) for k, v in fields.items()}}
+    return record, (json.dumps(record, default=str) + "\n").encode()
+
+
 def append_event(run_dir: str | os.PathLike, type_: str, **fields: Any) -> dict:
     """Append one event to ``run_dir/events.jsonl`` (opening and closing the file)."""
-    record = {"t": round(time.time(), 6), "type": type_, **{k: _clean(v) for k, v in fields.items()}}
-    data = (json.dumps(record, default=str) + "\n").encode()
+    record, data = encode_event(type_, fields)
     fd = os.open(Path(run_dir) / EVENTS_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         os.write(fd, data)
@@ -49,11 +56,7 @@ class EventWriter:
         self._lock = threading.Lock()
 
     def emit(self, type_: str, **fields: Any) -> dict:
-        record = {
-            "t": round(time.time(), 6), "type": type_,
-            **{k: _clean(v) for k, v in fields.items()},
-        }
-        data = (json.dumps(record, default=str) + "\n").encode()
+        record, data = encode_event(type_, fields)
         with self._lock:
             if self._fd >= 0:
                 os.write(self._fd, data)

@@ -58,7 +58,9 @@ class Home:
         if len(matches) == 1:
             return self.run_dir(matches[0])
         if not matches:
-            raise KeyError(f"no run {prefix!r} under {self.runs_dir}; list runs with `tunixrt runs`")
+            raise KeyError(
+                f"no run {prefix!r} under {self.runs_dir}; list runs with `tunixrt runs`"
+            )
         raise KeyError(
             f"run id {prefix!r} is ambiguous ({len(matches)} runs match); give more characters"
         )

@@ -106,6 +106,14 @@ class RunTail:
         self._offsets = {EVENTS_FILE: 0, **{f"{s}.log": 0 for s in LOG_STREAMS}}
         self._logs = logs
 
+    def skip_existing_logs(self) -> None:
+        """Follow only output written from now on (after a ``logs -n`` printed the tail)."""
+        for stream in LOG_STREAMS:
+            try:
+                self._offsets[f"{stream}.log"] = (self.run_dir / f"{stream}.log").stat().st_size
+            except FileNotFoundError:
+                pass
+
     def poll(self, max_log_bytes: int = 4 << 20) -> TailUpdate:
         update = TailUpdate()
         events, self._offsets[EVENTS_FILE] = read_events(

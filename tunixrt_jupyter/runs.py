@@ -95,7 +95,7 @@ class Run:
                           grace_s=self.config.run.grace_s, wait=wait)
 
     def metrics(self, name: str | None = None) -> Any:
-        """Metric points (``name`` like ``"train/loss"``): a DataFrame, or records without pandas."""
+        """Metric points (``name`` like ``"train/loss"``); a DataFrame when pandas is present."""
         name = name.lstrip("/") if name else None
         rows = [
             {"name": ev["name"], "step": ev.get("step"), "value": ev.get("value"), "t": ev["t"]}
