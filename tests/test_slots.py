@@ -11,8 +11,8 @@ from conftest import wait_for
 SCRIPT = textwrap.dedent("""
     import sys, time
     from tunixrt_jupyter.slots import acquire_slot
-    slots, run_id, n, log, hold = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
-    slot = acquire_slot(slots, run_id, n)
+    slots, run_id, n, log, hold = sys.argv[1:6]
+    slot = acquire_slot(slots, run_id, int(n))
     with open(log, "a") as f:
         f.write(f"start {run_id}\\n")
     import os

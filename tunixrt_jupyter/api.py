@@ -17,6 +17,8 @@ from .events import append_event
 from .home import Home, new_run_id
 from .runs import Run, RunList
 
+__all__ = ["run", "runs", "get", "create_run", "launch", "build_config", "current_home"]
+
 _session_defaults: dict[str, Any] = {}
 
 
@@ -84,7 +86,7 @@ def run(config: Any = None, *, dry_run: bool = False, wait: bool = False,
     run's process only (never written to disk: use it for tokens).
     """
     cfg = build_config(config, dry_run=dry_run, overrides=overrides)
-    from .auth import auth_env
+    from .env import auth_env
 
     r = launch(create_run(cfg, current_home(home)), cfg, {**auth_env(), **(env or {})})
     if wait:

@@ -88,7 +88,9 @@ def cmd_run(ns: argparse.Namespace, *, demo: bool = False) -> int:
     if getattr(ns, "dry_run", False):
         cfg.run.mode = "dry-run"
     home = api.current_home(ns.home)
-    run = api.launch(api.create_run(cfg, home), cfg, api.auth_env())
+    from .env import auth_env
+
+    run = api.launch(api.create_run(cfg, home), cfg, auth_env())
     print(f"started {run.id}  ({cfg.display_name}, {cfg.run.mode}, {cfg.run.executor})")
     if not (demo or ns.wait):
         sid = run.short_id
