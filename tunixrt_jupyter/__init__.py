@@ -13,7 +13,7 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "run": "api", "runs": "api", "get": "api",
-    "Run": "runs", "RunList": "runs",
+    "Run": "handles", "RunList": "handles",
     "RunConfig": "config", "ConfigError": "config", "load_config": "config",
     "log": "userlog",
     "load_ipython_extension": "magics", "unload_ipython_extension": "magics",

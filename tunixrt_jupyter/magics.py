@@ -108,7 +108,7 @@ class TunixMagics(Magics):
             training: {max_steps: 60, batch_size: 8}
 
         ``{var}`` and ``$var`` in the line or a YAML cell are replaced by notebook
-        variables. Returns the :class:`~tunixrt_jupyter.runs.Run` handle.
+        variables. Returns the :class:`~tunixrt_jupyter.handles.Run` handle.
         """
         try:
             return self._tunix_run(line, cell)

@@ -112,11 +112,11 @@ def migrate(con: duckdb.DuckDBPyConnection, target: int | None = None) -> int:
             f"the catalog has schema version {version}, newer than this tunixrt knows "
             f"(up to {CURRENT_VERSION}); upgrade tunixrt, or rebuild the catalog from the run "
             "folders with `tunixrt reindex`")
-    for v, up, down in MIGRATIONS:  # upgrades, oldest first
+    for v, up, _down in MIGRATIONS:  # upgrades, oldest first
         if version < v <= target:
             _step(con, up, "INSERT INTO schema_version VALUES (?, ?)", (v, time.time()))
             version = v
-    for v, up, down in reversed(MIGRATIONS):  # downgrades, newest first
+    for v, _up, down in reversed(MIGRATIONS):  # downgrades, newest first
         if target < v <= version:
             _step(con, down, "DELETE FROM schema_version WHERE version = ?", (v,))
             version = v - 1

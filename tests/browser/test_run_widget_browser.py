@@ -1,0 +1,216 @@
+"""RunWidget in a real Chromium + JupyterLab: badge, live chart, log tail, Cancel.
+
+The run folder is written by this test process (the "worker") while the page watches, so
+what is checked is the whole path: folder -> RunTail -> kernel thread -> comm -> browser.
+Screenshots go to tests/browser/artifacts/ (git-ignored) for a human look.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+CHROMIUM = Path(os.environ.get("NBBROWSER_CHROMIUM", "/usr/lib/chromium/chromium"))
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(),
+                       reason=f"{CHROMIUM} missing: run tools/setup_browser.sh (apt chromium)"),
+]
+
+CONFIG = """\
+name: browser-demo
+model: {family: tiny}
+dataset: {source: tiny}
+training: {max_steps: 60}
+run: {mode: local, executor: subprocess, platform: cpu}
+"""
+
+
+class Worker:
+    """Plays the training process: appends events and log lines to the run folder."""
+
+    def __init__(self, run_dir: Path):
+        self.dir = run_dir
+        self.points = 0
+        self.lines = 0
+        self.step = 0
+
+    def event(self, type_: str, **fields) -> None:
+        from tunixrt_jupyter.events import append_event
+
+        append_event(self.dir, type_, **fields)
+
+    def log(self, line: str, stream: str = "stdout") -> None:
+        with open(self.dir / f"{stream}.log", "a") as f:
+            f.write(line + "\n")
+        self.lines += 1
+
+    def advance(self, n: int) -> None:
+        import math
+
+        for _ in range(n):
+            self.step += 1
+            s = self.step
+            self.event("progress", step=s, total=60)
+            loss = 2.0 + 3.0 * math.exp(-s / 12) + 0.08 * math.sin(s * 1.7)
+            self.event("metric", name="train/loss", value=round(loss, 5), step=s)
+            self.points += 1
+            if s % 5 == 0:
+                self.event("metric", name="eval/loss", value=round(loss + 0.15, 5), step=s)
+                self.points += 1
+            self.log(f"step {s:3d}  loss {loss:.4f}  lr 3.0e-03  tokens/s 1843")
+            if s % 9 == 0:
+                self.log(f"W1123 jax: slow compile for step fn ({s})", "stderr")
+
+
+def _run_folder(root: Path) -> tuple[Path, Worker]:
+    run_dir = root / ".tunixrt" / "runs" / "20251123-120000-b10c4d"
+    run_dir.mkdir(parents=True)
+    (run_dir / "config.yaml").write_text(CONFIG)
+    w = Worker(run_dir)
+    w.event("status", status="pending")
+    w.event("status", status="running", platform="cpu")
+    w.log("loading tiny model (2 layers, d=64)")
+    w.advance(12)
+    return run_dir, w
+
+
+def _notebook(path: Path, run_dir: Path) -> None:
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell(
+        "from tunixrt_jupyter.widgets import RunWidget\n"
+        f"w = RunWidget({str(run_dir)!r})\n"
+        "w")]
+    nbformat.write(nb, path)
+
+
+def _dom(br) -> dict:
+    return br.page.evaluate("""() => {
+      const r = document.querySelector('.trx-run');
+      if (!r) return null;
+      return {badge: r.querySelector('.trx-badge').textContent,
+              points: +r.querySelector('.trx-chart').dataset.points,
+              lines: r.querySelectorAll('.trx-line').length,
+              stderr: r.querySelectorAll('.trx-stderr').length,
+              progress: r.querySelector('.trx-progress-text').textContent,
+              cancelVia: r.dataset.cancelVia || null,
+              msg: r.querySelector('.trx-cancel-msg').textContent};
+    }""")
+
+
+def _wait(br, pred, timeout_ms: int = 30_000, what: str = "") -> dict:
+    """Wait (deadline, condition) for the widget's DOM state to satisfy ``pred``."""
+    import time
+
+    end = time.monotonic() + timeout_ms / 1000
+    while True:
+        st = _dom(br)
+        if st and pred(st):
+            return st
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out waiting for {what}: {st}")
+        br.page.wait_for_timeout(50)
+
+
+@pytest.fixture
+def harness(monkeypatch):
+    import sys
+
+    sys.path.insert(0, str(ROOT / "tools"))
+    import nbbrowser
+
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
+        p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p))
+    monkeypatch.delenv("TUNIXRT_HOME", raising=False)
+    ARTIFACTS.mkdir(exist_ok=True)
+    return nbbrowser
+
+
+@pytest.mark.parametrize("server_ext", [False, True], ids=["comm-cancel", "rest-cancel"])
+def test_live_run_widget_in_jupyterlab(harness, tmp_path, server_ext):
+    if server_ext:
+        pytest.importorskip("tunixrt_jupyter.server")
+    root = tmp_path / "root"
+    root.mkdir()
+    run_dir, worker = _run_folder(root)
+    _notebook(root / "run.ipynb", run_dir)
+    ext = f"tunixrt_jupyter.server={server_ext}"  # traitlets Dict item on the command line
+    with harness.JupyterServer(app="lab", root_dir=root, keep_tmp=False,
+                               extra_args=(f"--ServerApp.jpserver_extensions={ext}",)) as srv:
+        with harness.NotebookBrowser(srv, viewport=(1300, 900)) as br:
+            br.open("run.ipynb")
+            br.run_all()
+            st = _wait(br, lambda s: s["points"] == worker.points and s["lines"] >= 13,
+                       what="initial points and log lines")
+            assert st["badge"] == "running"
+            assert st["stderr"] == 1
+            assert "step 12 / 60" in st["progress"]
+
+            # the folder keeps growing while the page watches
+            stop = threading.Event()
+
+            def grow() -> None:
+                while not stop.is_set() and worker.step < 45:
+                    worker.advance(1)
+                    stop.wait(0.05)
+
+            t = threading.Thread(target=grow, daemon=True)
+            t.start()
+            t.join(30)
+            stop.set()
+            st = _wait(br, lambda s: s["points"] == worker.points
+                       and "step 45 / 60" in s["progress"] and s["lines"] == worker.lines,
+                       what="live points and log lines while the run grows")
+            assert st["stderr"] == 45 // 9
+            # hover the chart: tooltip with values
+            box = br.page.locator(".trx-chart-overlay").bounding_box()
+            br.page.mouse.move(box["x"] + box["width"] * 0.55, box["y"] + box["height"] * 0.5)
+            tip = br.page.locator(".trx-chart-tip")
+            tip.wait_for(state="visible", timeout=5000)
+            assert "train loss" in tip.inner_text()
+            br.page.locator(".trx-run").screenshot(path=str(ARTIFACTS / "run_widget_hover.png"))
+            br.page.mouse.move(0, 0)
+            br.screenshot(ARTIFACTS / f"run_widget_running_{'rest' if server_ext else 'comm'}.png")
+
+            release = tmp_path / "release"
+            if server_ext:
+                # another cell keeps the kernel busy: comm messages would queue behind it,
+                # the REST cancel must not (and thread pushes must still arrive)
+                br.page.evaluate("""(p) => {
+                  const k = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
+                  k.requestExecute({code: `import time, pathlib\\nwhile not pathlib.Path(${JSON.stringify(p)}).exists():\\n    time.sleep(0.05)`});
+                }""", str(release))
+                br.page.wait_for_function("""() => window.jupyterapp.shell.currentWidget
+                  .sessionContext.session.kernel.status === 'busy'""")
+
+            # Cancel, with its confirm step
+            br.page.locator(".trx-cancel").click()
+            assert br.page.locator(".trx-confirm-yes").is_visible()
+            br.page.locator(".trx-confirm-yes").click()
+            stop_file = run_dir / "stop_request.json"
+            _wait(br, lambda s: stop_file.exists(), what="stop_request.json")
+            assert json.loads(stop_file.read_text())["reason"] == "cancelled"
+            st = _wait(br, lambda s: s["badge"] == "cancelled", what="cancelled badge")
+            assert st["cancelVia"] == ("rest" if server_ext else "comm")
+            if server_ext:
+                busy = br.page.evaluate("""() => window.jupyterapp.shell.currentWidget
+                  .sessionContext.session.kernel.status""")
+                assert busy == "busy", "cancel and the cancelled badge came while the kernel ran"
+                release.touch()
+                br.wait_idle()
+            br.page.locator(".trx-summary").wait_for(state="visible", timeout=5000)
+            br.screenshot(ARTIFACTS /
+                          f"run_widget_cancelled_{'rest' if server_ext else 'comm'}.png")
+            ours = [e for e in br.page_errors + br.console_errors if "trx" in e.lower()
+                    or "tunixrt" in e.lower()]
+            assert not ours, ours

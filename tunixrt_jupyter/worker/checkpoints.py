@@ -1,0 +1,87 @@
+"""Announce Tunix's checkpoints as events once they are really on disk.
+
+PeftTrainer saves through its ``checkpoint_manager`` (orbax, asynchronous: ``save()``
+returns while the files are still being written). This wrapper replaces the trainer's
+manager after construction (the restore in ``PeftTrainer.__init__`` has already run) and
+emits ``checkpoint`` + ``artifact`` events only when orbax reports the save finished, so a
+reader never sees an event for a half-written folder. The check is one cheap call per
+step, and only while a save is in flight.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from ..events import EventWriter
+
+
+class CheckpointEvents:
+    """Delegates to Tunix's CheckpointManager; reports finished saves."""
+
+    def __init__(self, inner: Any, writer: EventWriter, root: Path):
+        self._inner = inner
+        self._writer = writer
+        self._root = root
+        self._pending: list[int] = []
+
+    def save(self, step: int, *args: Any, **kwargs: Any) -> bool:
+        saved = bool(self._inner.save(step, *args, **kwargs))
+        if saved:
+            self._pending.append(int(step))
+        self._report_finished(wait=False)
+        return saved
+
+    def close(self) -> None:
+        self._inner.close()  # waits for any save in flight
+        self._report_finished(wait=True)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def _report_finished(self, *, wait: bool) -> None:
+        if not self._pending:
+            return
+        orbax_mgr = getattr(self._inner, "_checkpoint_manager", None)
+        if not wait and orbax_mgr is not None and orbax_mgr.is_saving_in_progress():
+            return
+        for step in self._pending:
+            path = self._root / str(step)
+            self._writer.emit("checkpoint", step=step, path=str(path))
+            self._writer.emit("artifact", name=f"checkpoint-{step}", path=str(path),
+                              kind="checkpoint", bytes=folder_bytes(path))
+        self._pending.clear()
+
+
+def folder_bytes(path: Path) -> int | None:
+    if not path.is_dir():
+        return None
+    total = 0
+    for dirpath, _dirs, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.path.getsize(os.path.join(dirpath, name))
+            except OSError:
+                continue
+    return total
+
+
+def latest_checkpoint_step(root: Path) -> int | None:
+    """Highest finished step folder under ``root`` (orbax names them by step number)."""
+    try:
+        steps = [int(p.name) for p in root.iterdir() if p.is_dir() and p.name.isdigit()]
+    except FileNotFoundError:
+        return None
+    return max(steps) if steps else None
+
+
+def set_aside(root: Path) -> Path | None:
+    """Move old checkpoints away (``training.resume: false``) instead of deleting them."""
+    if latest_checkpoint_step(root) is None:
+        return None
+    target = root.with_name(f"{root.name}.old-{time.strftime('%Y%m%d-%H%M%S')}")
+    shutil.move(str(root), str(target))
+    return target
