@@ -29,7 +29,7 @@ from typing import Any
 
 from .codemode_attach import attach, register_attach_magic, shutdown_kept_kernel
 from .codemode_outputs import load_outputs
-from .runs import Run
+from .handles import Run
 
 __all__ = ["start_code_run", "load_outputs", "attach", "shutdown_kept_kernel"]
 

@@ -186,10 +186,11 @@ def test_live_run_widget_in_jupyterlab(harness, tmp_path, server_ext):
             if server_ext:
                 # another cell keeps the kernel busy: comm messages would queue behind it,
                 # the REST cancel must not (and thread pushes must still arrive)
-                br.page.evaluate("""(p) => {
-                  const k = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
-                  k.requestExecute({code: `import time, pathlib\\nwhile not pathlib.Path(${JSON.stringify(p)}).exists():\\n    time.sleep(0.05)`});
-                }""", str(release))
+                busy_code = ("import time, pathlib\n"
+                             f"while not pathlib.Path({str(release)!r}).exists():\n"
+                             "    time.sleep(0.05)\n")
+                br.page.evaluate("""(code) => { window.jupyterapp.shell.currentWidget
+                  .sessionContext.session.kernel.requestExecute({code}); }""", busy_code)
                 br.page.wait_for_function("""() => window.jupyterapp.shell.currentWidget
                   .sessionContext.session.kernel.status === 'busy'""")
 

@@ -47,19 +47,24 @@ NOTEBOOK = {
 ITEM = '.jp-TunixRuns-item[data-run-id="{}"]'
 
 
+def _with_extensions(mp: pytest.MonkeyPatch, tmp: Path) -> None:
+    """Make the built labextension visible (JUPYTER_PATH) and use the default home."""
+    jpath = tmp / "jupyter_path"
+    (jpath / "labextensions").mkdir(parents=True)
+    name = json.loads((BUILT / "package.json").read_text())["name"]
+    (jpath / "labextensions" / name).symlink_to(BUILT, target_is_directory=True)
+    mp.setenv("JUPYTER_PATH", str(jpath))
+    mp.delenv("TUNIXRT_HOME", raising=False)  # the server's default: <root_dir>/.tunixrt
+
+
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     """JupyterLab (server + browser) with both extensions; yields (server, browser, home)."""
     from nbbrowser import JupyterServer, NotebookBrowser
 
     tmp = tmp_path_factory.mktemp("sidebar")
-    jpath = tmp / "jupyter_path"
-    (jpath / "labextensions").mkdir(parents=True)
-    name = json.loads((BUILT / "package.json").read_text())["name"]
-    (jpath / "labextensions" / name).symlink_to(BUILT, target_is_directory=True)
     mp = pytest.MonkeyPatch()
-    mp.setenv("JUPYTER_PATH", str(jpath))
-    mp.delenv("TUNIXRT_HOME", raising=False)  # the server's default: <root_dir>/.tunixrt
+    _with_extensions(mp, tmp)
     srv = JupyterServer(app="lab", root_dir=tmp / "root", extra_args=(EXT_ARG,))
     home = srv.root_dir / ".tunixrt"
     (home / "runs").mkdir(parents=True)
@@ -188,3 +193,20 @@ def test_sidebar_falls_back_to_polling(lab):
         page.locator("#tunixrt-runs").screenshot(path=str(ARTIFACTS / "sidebar-polling.png"))
     finally:
         page.unroute("**/tunixrt/api/events**")
+
+
+def test_sidebar_in_notebook7(tmp_path, monkeypatch):
+    """Notebook 7 has the same left area: the command opens the panel and it lists runs."""
+    from nbbrowser import JupyterServer, NotebookBrowser
+
+    _with_extensions(monkeypatch, tmp_path)
+    with JupyterServer(app="notebook", root_dir=tmp_path / "root",
+                       extra_args=(EXT_ARG,)) as srv:
+        run = make_run(srv.root_dir / ".tunixrt", name="nb7-run", steps=3, losses=[0.5])
+        (srv.root_dir / "train.ipynb").write_text(json.dumps(NOTEBOOK))
+        with NotebookBrowser(srv) as br:
+            br.open("train.ipynb")
+            br.page.evaluate("() => window.jupyterapp.commands.execute('tunixrt:show-runs')")
+            br.page.locator(ITEM.format(run.name)).wait_for(state="visible")
+            assert badge(br.page, run.name) == "completed"
+            br.page.screenshot(path=str(ARTIFACTS / "sidebar-notebook7.png"))

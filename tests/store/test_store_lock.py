@@ -99,6 +99,7 @@ def test_nested_use_in_one_thread_reuses_the_connection(tmp_path):
     with cat.write():
         assert cat.try_ingest() is True
         assert cat.list_runs()[1] == 1  # a read inside a write: same connection, no deadlock
+        assert Catalog(tmp_path, timeout=0.05).get_run(rid)["status"] == "pending"
         with pytest.raises(RuntimeError):
             cat.reindex()
     assert cat.get_run(rid)["status"] == "pending"

@@ -76,7 +76,7 @@ def test_sigkill_mid_ingest_loses_and_doubles_nothing(tmp_path):
 
 
 def test_many_processes_share_one_catalog(tmp_path):
-    n_procs, rounds = 5, 12
+    n_procs, rounds = 5, 10
     run_ids = [f"20250615-130000-0000{i:02d}" for i in range(n_procs)]
     Catalog(tmp_path).ingest()
     procs = [_child("worker", str(tmp_path), rid, str(rounds)) for rid in run_ids]

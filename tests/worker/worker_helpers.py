@@ -69,7 +69,8 @@ def finish(proc: subprocess.Popen, run_dir: Path, timeout: float = 300) -> int:
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-        raise AssertionError(f"worker did not exit in {timeout}s:\n{stderr_tail(run_dir)}")
+        raise AssertionError(
+            f"worker did not exit in {timeout}s:\n{stderr_tail(run_dir)}") from None
 
 
 def stderr_tail(run_dir: Path, n: int = 40) -> str:

@@ -115,6 +115,7 @@ class KernelExecution:
         self._interrupted_at: float | None = None
         self._running_at: float | None = None
         self._kc: Any = None
+        self._shut_down = False
         self._thread = threading.Thread(target=self._main, name=f"tunixrt-kernel-{run_dir.name}",
                                         daemon=True)
 
@@ -146,6 +147,9 @@ class KernelExecution:
             self.sink.flush()
             if not self.keep_kernel or code != 0:
                 self._shutdown()
+            elif self._kc is not None:
+                self._kc.stop_channels()
+                self._kc = None
             self._exit_code = code
 
     def _status(self) -> str | None:
@@ -158,6 +162,7 @@ class KernelExecution:
 
         append_event(self.run_dir, "error", message=message, traceback=traceback_text or "")
         self.sink.line("stderr", traceback_text or message)
+        self._shutdown()  # a final status means the kernel is gone
         transition(self.run_dir, "failed", error=message)
 
     def _drive(self) -> int:
@@ -215,6 +220,8 @@ class KernelExecution:
         deliver_saved_outputs(self.run_dir, result.get("outputs"), self.sink)
         if self.keep_kernel:
             self._keep()
+        else:
+            self._shutdown()
         transition(self.run_dir, "completed")
         return 0
 
@@ -365,7 +372,11 @@ class KernelExecution:
             return process.poll()
 
     def _shutdown(self) -> None:
-        """Stop the kernel and everything left in its process group."""
+        """Stop the kernel and everything left in its process group (once)."""
+        if self._shut_down:
+            return
+        self._shut_down = True
+        self.sink.flush()
         if self._kc is not None:
             try:
                 self._kc.stop_channels()

@@ -11,8 +11,10 @@ enough):
   turn a query into a checkpoint. A read-only open would fail beside a writer, which the
   shared lock rules out.
 
-Within one thread, a read or write nested inside a write reuses the open connection, so
-helper code can call queries while it holds the write lock without deadlocking itself.
+Within one thread, a read or write nested inside a write (through any Catalog object of the
+same home) reuses the open connection, so helper code can query while it holds the write lock
+without deadlocking itself. A write nested inside a read cannot be served that way: it waits
+for the lock and ends in :class:`CatalogBusy`; take the write first.
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ DB_FILE = "history.duckdb"
 LOCK_FILE = "history.lock"
 RUNS_DIR = "runs"
 DEFAULT_TIMEOUT_S = 60.0
+# per thread: catalog file -> the read-write connection this thread holds (for nesting, across
+# Catalog objects of the same home, since callers often make a fresh Catalog per call)
+_HELD = threading.local()
 
 
 class Catalog:
@@ -50,12 +55,15 @@ class Catalog:
         self.lock_path = self.home / LOCK_FILE
         self.runs_dir = self.home / RUNS_DIR
         self.timeout = timeout
-        self._local = threading.local()
 
     def __repr__(self) -> str:
         return f"Catalog({str(self.home)!r})"
 
     # -- connections -------------------------------------------------------------------
+
+    def _held(self) -> duckdb.DuckDBPyConnection | None:
+        """This thread's open read-write connection to this file, if it holds one."""
+        return _HELD.__dict__.get(self.path)
 
     @contextmanager
     def write(self, timeout: float | None = -1.0, *,
@@ -63,7 +71,7 @@ class Catalog:
         """Exclusive lock + read-write connection, migrated to the current schema; closed and
         unlocked on exit. Raises :class:`CatalogBusy` after ``timeout`` (default: the
         catalog's); ``None`` waits as long as it takes."""
-        held = getattr(self._local, "con", None)
+        held = self._held()
         if held is not None:
             yield held
             return
@@ -82,7 +90,7 @@ class Catalog:
         """Open read-write (the exclusive lock must be held) and remember it for nesting."""
         self.home.mkdir(parents=True, exist_ok=True)
         con = duckdb.connect(str(self.path))
-        self._local.con = con
+        _HELD.__dict__[self.path] = con
         try:
             if upgrade and current_version(con) != CURRENT_VERSION:
                 migrate(con)  # an unknown newer version raises SchemaError naming the fix
@@ -92,13 +100,13 @@ class Catalog:
         return con
 
     def _disconnect(self, con: duckdb.DuckDBPyConnection) -> None:
-        self._local.con = None
+        _HELD.__dict__.pop(self.path, None)
         con.close()
 
     @contextmanager
     def read(self, timeout: float | None = -1.0) -> Iterator[duckdb.DuckDBPyConnection]:
         """Shared lock + read-only connection to a catalog at the current schema."""
-        held = getattr(self._local, "con", None)
+        held = self._held()
         if held is not None:
             yield held
             return
@@ -146,8 +154,8 @@ class Catalog:
 
         For code that must never stall a run on the catalog: a False means "retry later".
         """
-        if getattr(self._local, "con", None) is not None:
-            ingest_runs(self._local.con, self.runs_dir, run_ids)
+        if (held := self._held()) is not None:
+            ingest_runs(held, self.runs_dir, run_ids)
             return True
         lock = CatalogLock(self.lock_path)
         if not lock.try_acquire():
@@ -172,7 +180,7 @@ class Catalog:
         The new file is built beside the old one and renamed over it under the lock, so a
         crash mid-way leaves the old catalog in place, and a damaged catalog (one DuckDB can no
         longer open) is replaced rather than repaired."""
-        if getattr(self._local, "con", None) is not None:
+        if self._held() is not None:
             raise RuntimeError("reindex() cannot run inside Catalog.write()")
         fresh = self.path.with_name(DB_FILE + ".reindex")
         lock = CatalogLock(self.lock_path, timeout=self.timeout)

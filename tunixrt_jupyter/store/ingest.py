@@ -126,13 +126,11 @@ def _size(path: Path) -> int:
         return -1
 
 
-def _load_state(con: duckdb.DuckDBPyConnection, ids: list[str] | None
-                ) -> dict[str, dict[str, int]]:
-    if ids is None:
-        rows = con.execute('SELECT run_id, file, "offset" FROM ingest_offsets').fetchall()
-    else:
-        rows = con.execute('SELECT run_id, file, "offset" FROM ingest_offsets '
-                           "WHERE run_id IN (SELECT unnest(?::VARCHAR[]))", [ids]).fetchall()
+def _load_state(con: duckdb.DuckDBPyConnection, ids: list[str]) -> dict[str, dict[str, int]]:
+    if not ids:
+        return {}
+    rows = con.execute('SELECT run_id, file, "offset" FROM ingest_offsets '
+                       "WHERE run_id IN (SELECT unnest(?::VARCHAR[]))", [ids]).fetchall()
     state: dict[str, dict[str, int]] = {}
     for run_id, file, offset in rows:
         state.setdefault(run_id, {})[file] = offset
@@ -177,9 +175,11 @@ def ingest_runs(con: duckdb.DuckDBPyConnection, runs_dir: str | os.PathLike,
             ids = sorted(e.name for e in os.scandir(runs_dir) if e.is_dir())
         except FileNotFoundError:
             ids = []
-    state = _load_state(con, ids if explicit else None)
-    if not explicit:
-        ids = [i for i in ids if SEALED_KEY not in state.get(i, {})]
+    if not explicit:  # sealed runs: not even their offsets are loaded
+        sealed = {r[0] for r in con.execute(
+            "SELECT run_id FROM ingest_offsets WHERE file = ?", [SEALED_KEY]).fetchall()}
+        ids = [i for i in ids if i not in sealed]
+    state = _load_state(con, ids)
     stats = IngestStats()
     work = [i for i in ids if _has_work(runs_dir / i, state.get(i, {}))]
     stats.skipped = len(ids) - len(work)
