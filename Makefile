@@ -20,9 +20,8 @@ browser: $(STAMP)
 	VENV=$(VENV) SKIP_VENV_PKGS=1 tools/setup_browser.sh
 
 labextension: $(STAMP)
-	@if [ -f labextension/package.json ]; then \
-		cd labextension && npm install --no-audit --no-fund --silent && npm run build:prod; \
-	fi
+	cd labextension && npm ci --no-audit --no-fund --silent && npm run build:prod
+	$(VENV)/bin/jupyter-builder develop --overwrite .
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check tunixrt_jupyter tunixrt tests benchmarks

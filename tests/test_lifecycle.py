@@ -8,7 +8,7 @@ import subprocess
 import sys
 import textwrap
 
-from conftest import wait_for
+from tunixrt_testutil import wait_for
 
 from tunixrt_jupyter.events import append_event, current_status, read_events
 from tunixrt_jupyter.executors.process_group import terminate_group

@@ -6,7 +6,7 @@ import subprocess
 import sys
 import textwrap
 
-from conftest import wait_for
+from tunixrt_testutil import wait_for
 
 SCRIPT = textwrap.dedent("""
     import sys, time

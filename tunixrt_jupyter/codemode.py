@@ -77,7 +77,7 @@ def _check_syntax(source: str) -> None:
     from .codemode_runtime import compile_cell
 
     try:
-        compile_cell(source)
+        compile_cell(source, for_tracebacks=False)
     except SyntaxError as exc:
         raise ValueError(f"the cell does not compile: {exc.msg} (line {exc.lineno}); "
                          "nothing was started") from None

@@ -25,7 +25,6 @@ tunixrt is never touched.
 from __future__ import annotations
 
 import importlib.abc
-import importlib.machinery
 import inspect
 import sys
 import threading
@@ -144,8 +143,8 @@ _hook_lock = threading.RLock()
 
 
 class _PatchingLoader(importlib.abc.Loader):
-    def __init__(self, loader: Any, callbacks: list[Callable[[Any], None]]):
-        self._loader, self._callbacks = loader, callbacks
+    def __init__(self, loader: Any, name: str):
+        self._loader, self._name = loader, name
 
     def create_module(self, spec: Any) -> Any:
         return self._loader.create_module(spec)
@@ -154,7 +153,9 @@ class _PatchingLoader(importlib.abc.Loader):
         module.__spec__.loader = self._loader  # importlib.reload and friends see the real one
         module.__loader__ = self._loader
         self._loader.exec_module(module)
-        for callback in self._callbacks:
+        with _hook_lock:
+            callbacks = _pending.pop(self._name, [])
+        for callback in callbacks:
             callback(module)
 
     def __getattr__(self, name: str) -> Any:
@@ -164,9 +165,8 @@ class _PatchingLoader(importlib.abc.Loader):
 class _PostImportFinder(importlib.abc.MetaPathFinder):
     def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
         with _hook_lock:
-            callbacks = _pending.pop(fullname, None)
-        if callbacks is None:
-            return None
+            if fullname not in _pending:
+                return None
         spec = None
         for finder in sys.meta_path:
             if finder is self or not hasattr(finder, "find_spec"):
@@ -176,7 +176,7 @@ class _PostImportFinder(importlib.abc.MetaPathFinder):
                 break
         if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
             return spec
-        spec.loader = _PatchingLoader(spec.loader, callbacks)
+        spec.loader = _PatchingLoader(spec.loader, fullname)  # callbacks run once it is loaded
         return spec
 
 

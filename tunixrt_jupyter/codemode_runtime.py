@@ -129,9 +129,14 @@ def _has_ipython_syntax(source: str) -> bool:
     return any(line.lstrip().startswith(("%", "!")) for line in source.splitlines())
 
 
-def compile_cell(source: str) -> Any:
-    """Compile the body as ``<tunix_run cell>`` (``%magic``/``!cmd`` lines allowed)."""
-    linecache.cache[CELL_FILE] = (len(source), None, source.splitlines(True), CELL_FILE)
+def compile_cell(source: str, *, for_tracebacks: bool = True) -> Any:
+    """Compile the body as ``<tunix_run cell>`` (``%magic``/``!cmd`` lines allowed).
+
+    ``for_tracebacks`` puts the source in ``linecache`` so tracebacks show the user's lines
+    (off for a mere syntax check, which must not replace a running cell's source there).
+    """
+    if for_tracebacks:
+        linecache.cache[CELL_FILE] = (len(source), None, source.splitlines(True), CELL_FILE)
     code = source
     if _has_ipython_syntax(source):
         from IPython.core.inputtransformer2 import TransformerManager

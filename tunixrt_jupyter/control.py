@@ -19,6 +19,7 @@ from .procinfo import ProcessRecord
 from .stop import request_stop
 
 NO_PROCESS_GRACE_S = 60.0  # a folder with no process.json yet may still be starting
+OWN_GROUP_EXECUTORS = ("subprocess", "kernel")  # started in a session of their own
 
 
 def cancel_run(home: Home, run_dir: Path, reason: str = "cancelled", *, grace_s: float = 10.0,
@@ -39,12 +40,21 @@ def cancel_run(home: Home, run_dir: Path, reason: str = "cancelled", *, grace_s:
             deadline = time.monotonic() + grace_s + 10
             while execution.poll() is None and time.monotonic() < deadline:
                 time.sleep(0.05)
-    else:
-        record = ProcessRecord.load(run_dir)
-        if record is not None and record.is_alive() and record.executor == "subprocess":
-            terminate_group(record, grace_s)
-        if not is_terminal(current_status(run_dir)):
-            transition(run_dir, reason)  # killed before it could say so itself
+        return current_status(run_dir)
+    record = ProcessRecord.load(run_dir)
+    alive = record is not None and record.is_alive()
+    if alive and record.executor in OWN_GROUP_EXECUTORS:
+        terminate_group(record, grace_s)
+    elif alive:
+        # An inline run lives in another kernel's own process: never signal that. Its
+        # supervisor sees the stop request and stops the run at the next Tunix step.
+        if wait:
+            deadline = time.monotonic() + grace_s + 10
+            while not is_terminal(current_status(run_dir)) and time.monotonic() < deadline:
+                time.sleep(0.05)
+        return current_status(run_dir)
+    if not is_terminal(current_status(run_dir)):
+        transition(run_dir, reason)  # killed before it could say so itself
     return current_status(run_dir)
 
 

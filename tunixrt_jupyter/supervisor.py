@@ -35,6 +35,7 @@ class Tracked:
     config: RunConfig
     tail: RunTail
     timeout_fired: bool = False
+    stop_forwarded: bool = False
 
 
 def finalize(run_dir: Path, exit_code: int) -> None:
@@ -99,6 +100,11 @@ class Supervisor:
         run_id = tracked.run_dir.name
         if tracked.tail.poll():
             self._dirty.add(run_id)
+        if not tracked.stop_forwarded:
+            reason = stop_reason(tracked.run_dir)
+            if reason:  # asked from elsewhere (server, shell, another kernel): act on it here
+                tracked.stop_forwarded = True
+                tracked.execution.cancel(reason)
         timeout = tracked.config.run.timeout_s
         started = tracked.tail.state.started_at
         if (timeout and started and not tracked.timeout_fired

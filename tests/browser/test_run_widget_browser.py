@@ -83,13 +83,13 @@ def _run_folder(root: Path) -> tuple[Path, Worker]:
     return run_dir, w
 
 
-def _notebook(path: Path, run_dir: Path) -> None:
+def _notebook(path: Path, run_dir: Path, args: str = "") -> None:
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
                                  "language": "python"}
     nb.cells = [nbformat.v4.new_code_cell(
         "from tunixrt_jupyter.widgets import RunWidget\n"
-        f"w = RunWidget({str(run_dir)!r})\n"
+        f"w = RunWidget({str(run_dir)!r}{args})\n"
         "w")]
     nbformat.write(nb, path)
 
@@ -136,8 +136,11 @@ def harness(monkeypatch):
     return nbbrowser
 
 
-@pytest.mark.parametrize("server_ext", [False, True], ids=["comm-cancel", "rest-cancel"])
-def test_live_run_widget_in_jupyterlab(harness, tmp_path, server_ext):
+@pytest.mark.parametrize(("app", "server_ext"), [("lab", False), ("lab", True),
+                                                 ("notebook", False)],
+                         ids=["lab-comm-cancel", "lab-rest-cancel-busy-kernel",
+                              "notebook7-comm-cancel"])
+def test_live_run_widget(harness, tmp_path, app, server_ext):
     if server_ext:
         pytest.importorskip("tunixrt_jupyter.server")
     root = tmp_path / "root"
@@ -145,7 +148,8 @@ def test_live_run_widget_in_jupyterlab(harness, tmp_path, server_ext):
     run_dir, worker = _run_folder(root)
     _notebook(root / "run.ipynb", run_dir)
     ext = f"tunixrt_jupyter.server={server_ext}"  # traitlets Dict item on the command line
-    with harness.JupyterServer(app="lab", root_dir=root, keep_tmp=False,
+    tag = f"{app}_{'rest' if server_ext else 'comm'}"
+    with harness.JupyterServer(app=app, root_dir=root, keep_tmp=False,
                                extra_args=(f"--ServerApp.jpserver_extensions={ext}",)) as srv:
         with harness.NotebookBrowser(srv, viewport=(1300, 900)) as br:
             br.open("run.ipynb")
@@ -178,9 +182,10 @@ def test_live_run_widget_in_jupyterlab(harness, tmp_path, server_ext):
             tip = br.page.locator(".trx-chart-tip")
             tip.wait_for(state="visible", timeout=5000)
             assert "train loss" in tip.inner_text()
-            br.page.locator(".trx-run").screenshot(path=str(ARTIFACTS / "run_widget_hover.png"))
+            br.page.locator(".trx-run").screenshot(
+                path=str(ARTIFACTS / f"run_widget_hover_{tag}.png"))
             br.page.mouse.move(0, 0)
-            br.screenshot(ARTIFACTS / f"run_widget_running_{'rest' if server_ext else 'comm'}.png")
+            br.screenshot(ARTIFACTS / f"run_widget_running_{tag}.png")
 
             release = tmp_path / "release"
             if server_ext:
@@ -210,8 +215,64 @@ def test_live_run_widget_in_jupyterlab(harness, tmp_path, server_ext):
                 release.touch()
                 br.wait_idle()
             br.page.locator(".trx-summary").wait_for(state="visible", timeout=5000)
-            br.screenshot(ARTIFACTS /
-                          f"run_widget_cancelled_{'rest' if server_ext else 'comm'}.png")
+            br.screenshot(ARTIFACTS / f"run_widget_cancelled_{tag}.png")
             ours = [e for e in br.page_errors + br.console_errors if "trx" in e.lower()
                     or "tunixrt" in e.lower()]
             assert not ours, ours
+
+
+def test_pull_only_delivery_and_page_reload(harness, tmp_path):
+    """No thread pushes at all (what Colab gives: googlecolab/colabtools#3373): the view's
+    polls alone keep it live; after a page reload the new view's hello refills it."""
+    root = tmp_path / "root"
+    root.mkdir()
+    run_dir, worker = _run_folder(root)
+    _notebook(root / "run.ipynb", run_dir, args=", live=False")
+    with harness.JupyterServer(app="lab", root_dir=root) as srv, \
+            harness.NotebookBrowser(srv, viewport=(1300, 900)) as br:
+        br.open("run.ipynb")
+        br.run_all()
+        _wait(br, lambda s: s["points"] == worker.points, what="first points (hello)")
+        worker.advance(8)
+        st = _wait(br, lambda s: s["points"] == worker.points and s["lines"] == worker.lines,
+                   what="points and lines through polls only")
+        assert "step 20 / 60" in st["progress"]
+        assert not br.kernel_exec("print(w.delivering)")["output"].strip() == "True"
+        br.save()  # the reloaded page shows the saved outputs, like after an autosave
+        br.page.reload()
+        br.page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell"
+                                  " && window.jupyterapp.shell.currentWidget")
+        st = _wait(br, lambda s: s["points"] == worker.points and s["lines"] == worker.lines,
+                   what="a reloaded page's view refilled by its hello")
+        assert st["badge"] == "running"
+        br.screenshot(ARTIFACTS / "run_widget_after_reload.png")
+
+
+def test_saved_notebook_shows_static_card_without_kernel(harness, tmp_path):
+    """Executed and saved (nbclient), reopened with no live widget model: Lab falls back to
+    the text/html card; its sparkline is an <img> so the untrusted-HTML sanitiser keeps it."""
+    from nbclient import NotebookClient
+
+    root = tmp_path / "root"
+    root.mkdir()
+    run_dir, worker = _run_folder(root)
+    worker.advance(48)
+    worker.event("status", status="completed")
+    nb_path = root / "saved.ipynb"
+    _notebook(nb_path, run_dir)
+    nb = nbformat.read(nb_path, as_version=4)
+    NotebookClient(nb, timeout=120, kernel_name="python3",
+                   resources={"metadata": {"path": str(root)}}).execute()
+    nbformat.write(nb, nb_path)
+    with harness.JupyterServer(app="lab", root_dir=root) as srv, \
+            harness.NotebookBrowser(srv, viewport=(1200, 600)) as br:
+        br.open("saved.ipynb")  # not run: the kernel has no such widget model
+        card = br.page.locator(".jp-OutputArea-output .tunixrt-static-run")
+        card.wait_for(timeout=30_000)
+        text = card.inner_text()
+        assert "completed" in text and "step 60 / 60" in text
+        img = br.page.locator("img.tunixrt-sparkline")
+        img.wait_for(timeout=10_000)
+        assert br.page.evaluate("() => document.querySelector('img.tunixrt-sparkline')"
+                                ".naturalWidth") > 0
+        br.screenshot(ARTIFACTS / "run_widget_saved_static.png")

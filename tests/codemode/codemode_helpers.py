@@ -89,6 +89,7 @@ training_config = peft_trainer.TrainingConfig(
 )
 trainer = peft_trainer.PeftTrainer(model, optimizer, training_config)
 trainer = trainer.with_gen_model_input_fn(gen_model_input_fn)
+{hooks}
 print("starting training", flush=True)
 with mesh:
     trainer.train(make_batches(64, 8, STEPS, seed=0), make_batches(64, 8, 2, seed=1))
@@ -97,8 +98,32 @@ print(f"final loss {{final_loss:.4f}}")
 '''
 
 
-def tiny_sft_cell(steps: int = 12, eval_every: int = 6) -> str:
-    return TINY_SFT.format(steps=steps, eval_every=eval_every)
+USER_HOOKS = """\
+from tunix.sft import hooks
+
+
+class StepRecorder(hooks.TrainingHooks):
+    def __init__(self):
+        self.steps = []
+
+    def on_train_start(self, train_ctx): pass
+    def on_train_end(self, train_ctx): pass
+    def on_train_step_start(self, train_ctx): pass
+    def on_train_step_end(self, train_ctx, train_step, train_loss):
+        self.steps.append(int(train_step))
+    def on_eval_step_start(self, train_ctx): pass
+    def on_eval_step_end(self, train_ctx, eval_loss): pass
+
+
+recorder = StepRecorder()
+trainer.with_training_hooks(recorder)
+"""
+
+
+def tiny_sft_cell(steps: int = 12, eval_every: int = 6, user_hooks: bool = False) -> str:
+    """The tiny SFT cell; ``user_hooks`` adds the user's own TrainingHooks (``recorder``)."""
+    return TINY_SFT.format(steps=steps, eval_every=eval_every,
+                           hooks=USER_HOOKS if user_hooks else "")
 
 
 def code_args(**fields) -> argparse.Namespace:

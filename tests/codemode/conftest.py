@@ -24,12 +24,18 @@ def code_home(home, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("JAX_PLATFORMS", "cpu")
     yield home
+    from codemode_helpers import wait_for
+
     from tunixrt_jupyter.codemode import shutdown_kept_kernel
     from tunixrt_jupyter.control import cancel_run
     from tunixrt_jupyter.handles import Run
+    from tunixrt_jupyter.supervisor import get_supervisor
 
     for run_id in home.run_ids():
         run = Run(home.run_dir(run_id), home)
         if not run.done:
             cancel_run(home, run.dir, grace_s=5.0)
-        shutdown_kept_kernel(run)
+    supervisor = get_supervisor(home)
+    wait_for(lambda: not supervisor.tracked_ids(), 60, what="every execution ended")
+    for run_id in home.run_ids():
+        shutdown_kept_kernel(Run(home.run_dir(run_id), home))

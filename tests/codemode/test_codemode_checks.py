@@ -72,3 +72,26 @@ def test_log_into_a_run_folder_from_the_environment(monkeypatch, tmp_path):
     assert metrics == [("reward", 0.5, 3), ("accuracy", 1.0, None)]
     with pytest.raises(TypeError, match="reward='high' is not a number"):
         tunixrt.log(reward="high")
+
+
+def test_post_import_hook_runs_once_when_the_module_is_really_imported(tmp_path, monkeypatch):
+    import importlib
+    import importlib.util
+    import sys
+
+    from tunixrt_jupyter.codemode_capture import when_imported
+
+    (tmp_path / "tunixrt_probe_mod.py").write_text("VALUE = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "tunixrt_probe_mod", raising=False)
+    seen = []
+    when_imported("tunixrt_probe_mod", lambda m: seen.append(m.VALUE))
+    assert importlib.util.find_spec("tunixrt_probe_mod") is not None  # a look, no import
+    assert seen == []
+    module = importlib.import_module("tunixrt_probe_mod")
+    assert seen == [1]
+    assert module.__loader__.__class__.__name__ == "SourceFileLoader"  # the real loader
+    importlib.reload(module)
+    assert seen == [1]  # once
+    when_imported("tunixrt_probe_mod", lambda m: seen.append(2))  # already imported: now
+    assert seen == [1, 2]

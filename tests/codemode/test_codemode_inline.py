@@ -23,13 +23,15 @@ def _statuses(run):
 @needs_tunix
 def test_inline_code_run_completes_with_metrics(code_home, shell):
     shell.user_ns["marker"] = object()  # not pickled: inline gets the object itself
-    cell = tiny_sft_cell(steps=12) + "same_marker = marker\n"
+    cell = tiny_sft_cell(steps=12, user_hooks=True) + "same_marker = marker\n"
+    cell += "hook_steps = recorder.steps\n"
     run = start_code_run(cell, code_args(executor="inline", inputs="marker",
-                                         outputs="final_loss,same_marker"), shell)
+                                         outputs="final_loss,same_marker,hook_steps"), shell)
     assert run.wait(timeout=TRAIN_TIMEOUT) == "completed"
     loss = _metric(run, "train/loss")
     assert [e["step"] for e in loss] == list(range(1, 13))
     assert run.outputs["final_loss"] == loss[-1]["value"]
+    assert run.outputs["hook_steps"] == list(range(1, 13))  # the user's own hooks still ran
     assert run.outputs["same_marker"] is shell.user_ns["marker"]
     assert "starting training" in (run.dir / "stdout.log").read_text()
     record = ProcessRecord.load(run.dir)

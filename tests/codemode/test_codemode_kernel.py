@@ -143,3 +143,41 @@ def test_keep_kernel_leaves_it_running_to_attach(code_home, shell):
     assert "84\n" in seen
     assert shutdown_kept_kernel(run)
     wait_for(lambda: not record.group_pids(), 30, what="kept kernel gone")
+
+
+LOOP_UNTIL_FLAG = ("import os, time\n"
+                   "while not os.path.exists(FLAG):\n"
+                   "    time.sleep(0.02)\n")
+
+
+def test_cancel_from_a_shell_stops_the_kernel_run(code_home, shell):
+    import subprocess
+    import sys
+
+    shell.user_ns["FLAG"] = "/nonexistent/never"
+    run = start_code_run(LOOP_UNTIL_FLAG, code_args(inputs="FLAG"), shell)
+    wait_for(lambda: run.status == "running", 120, what="running")
+    record = ProcessRecord.load(run.dir)
+    done = subprocess.run([sys.executable, "-m", "tunixrt_jupyter.cli", "cancel", run.id],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "cancelled" in done.stdout, done.stderr
+    wait_for(lambda: not record.group_pids(), 60, what="the kernel gone after a shell cancel")
+    assert _statuses(run) == ["pending", "running", "cancelled"]
+
+
+def test_a_queued_run_waits_pending_and_cancels_without_running(code_home, shell, tmp_path):
+    flag = tmp_path / "release"
+    shell.user_ns["FLAG"] = str(flag)
+    first = start_code_run(LOOP_UNTIL_FLAG, code_args(inputs="FLAG", name="first"), shell)
+    wait_for(lambda: first.status == "running", 120, what="first running")
+    second = start_code_run("print('never')\n", code_args(name="second"), shell)
+    queued = code_home.slots_dir / "queue"
+    wait_for(lambda: any(second.id in p.name for p in queued.iterdir()), 120,
+             what="the second run's ticket in the slot queue")
+    assert second.status == "pending"
+    record = ProcessRecord.load(second.dir)
+    assert second.cancel() == "cancelled"
+    wait_for(lambda: not record.group_pids(), 60, what="the queued run's kernel gone")
+    assert _statuses(second) == ["pending", "cancelled"]
+    flag.touch()
+    assert first.wait(timeout=120) == "completed"

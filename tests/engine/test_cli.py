@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from conftest import needs_tunix
+from tunixrt_testutil import needs_tunix
 
 
 def tunixrt_cli(home, *args, timeout=600):

@@ -9,7 +9,7 @@ import sys
 import textwrap
 
 import duckdb
-from conftest import needs_tunix, wait_for
+from tunixrt_testutil import needs_tunix, wait_for
 
 import tunixrt_jupyter as tunixrt
 from tunixrt_jupyter.events import iter_events

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import duckdb
-from conftest import needs_tunix, wait_for
+from tunixrt_testutil import needs_tunix, wait_for
 
 import tunixrt_jupyter as tunixrt
 from tunixrt_jupyter.events import iter_events

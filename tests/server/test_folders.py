@@ -110,6 +110,13 @@ def test_home_resolution(tmp_path, monkeypatch):
     found = [r.label(h) for h in r.discover()]
     assert found == [".tunixrt", "deep/er/.tunixrt", "sub/.tunixrt"]
 
+    other = tmp_path / "other-home"
+    (other / "runs").mkdir(parents=True)
+    assert r.resolve(str(other)).root == other.resolve()  # an absolute, existing home
+    assert r.resolve(str(root / "sub" / ".tunixrt")).root == (root / "sub/.tunixrt").resolve()
+    with pytest.raises(HomeError):
+        r.resolve(str(tmp_path))  # absolute, outside root and not a home
+
     outside = tmp_path / "elsewhere"
     monkeypatch.setenv("TUNIXRT_HOME", str(outside))
     r = HomeResolver(root)

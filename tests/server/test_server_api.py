@@ -8,12 +8,12 @@ import urllib.error
 import urllib.request
 
 import pytest
-from conftest import wait_for
 from tunixrt_testserver import (  # noqa: F401  (server is a fixture)
     live_run,
     make_run,
     run_id,
     server,
+    wait_for,
 )
 
 from tunixrt_jupyter.events import append_event, current_status

@@ -193,7 +193,52 @@ def test_missing_and_half_made_folders_are_harmless(tmp_path):
     (tmp_path / "runs" / "20250615-120000-cccccc").mkdir(parents=True)  # mkdir, no files yet
     (tmp_path / "runs" / "20250615-120000-dddddd").mkdir()
     (tmp_path / "runs" / "20250615-120000-dddddd" / "config.yaml").write_text("name: [unclosed")
-    stats = cat.ingest(run_ids=["20250615-120000-cccccc", "20250615-120000-dddddd", "nope"])
+    stats = cat.ingest(run_ids=["20250615-120000-cccccc", "20250615-120000-dddddd", "nope",
+                                "../escape", ""])
     assert stats.runs == 0
-    assert cat.list_runs()[1] == 0
+    weird = os.path.join(os.fsencode(tmp_path / "runs"), b"bad-\xff-name")  # not UTF-8
+    os.mkdir(weird)
+    append_events(make_run(tmp_path, RID), [status("pending", T0)])
+    with open(os.path.join(weird, b"events.jsonl"), "w") as f:
+        f.write(json_line(status("pending", T0)))
+    assert cat.ingest().runs == 1  # the good run; the undecodable folder name is passed over
+    assert [r["run_id"] for r in cat.list_runs()[0]] == [RID]
     assert os.path.exists(cat.path)
+
+
+def test_hostile_events_never_stop_ingest(tmp_path):
+    """Odd but parseable records are stored as well as they can be; none blocks the batch."""
+    bad = make_run(tmp_path, RID, tags=["ok"])
+    (bad / "config.yaml").write_text("name: odd\ntags: solo\n1: int key\nx: .nan\n"
+                                     "model: {family: tiny}\ndataset: {source: tiny}\n")
+    append_raw(bad, "events.jsonl", "\n".join([
+        '{"t": 1750000000, "type": "status", "status": "pending", "x": NaN, "bad": "\\ud800"}',
+        '{"t": "soon", "type": "status", "status": "running", "platform": {"a": [1]}}',
+        '{"t": 1750000002, "type": "metric", "name": "\\ud800loss", "value": 1, "step": 1e30}',
+        '{"t": 1750000002, "type": "metric", "name": ["x"], "value": "high", "step": "2"}',
+        '{"t": 1750000003, "type": "log", "stream": null, "line": "nul \\u0000 \\udfff"}',
+        '{"t": NaN, "type": "log", "line": 5}',
+        '{"t": 1750000004, "type": "progress", "step": 99999999999999999999999, "total": "x"}',
+        '{"t": 1750000005, "type": "artifact", "bytes": -1}',
+        '{"t": 1750000006, "type": "unknown-kind", "whatever": true}',
+        '{"type": "error"}',
+        "[1, 2, 3]",
+    ]) + "\n")
+    append_raw(bad, "stdout.log", "caf\xe9 \x00 ok\n")
+    with open(bad / "stderr.log", "wb") as f:
+        f.write(b"\xff\xfe not utf-8\n")
+    good = make_run(tmp_path, "20250615-120000-bbbbbb")
+    append_events(good, [status("pending", T0)])
+
+    cat = Catalog(tmp_path)
+    stats = cat.ingest()
+    assert stats.runs == 2
+    row = cat.get_run(RID)
+    assert row["name"] == "odd" and row["tags"] == ["solo"] and row["status"] == "running"
+    assert row["error"] == "error" and row["step"] is None
+    assert [m["name"] for m in cat.metric_series(RID)] == ["\ufffdloss"]
+    lines = [r["line"] for r in cat.logs(RID, n=10)]
+    assert lines == ["nul \x00 \ufffd", "5", "caf\xe9 \x00 ok", "\ufffd\ufffd not utf-8"]
+    assert cat.transitions(RID)[0]["detail"] == {"x": "nan", "bad": "\ufffd"}
+    assert cat.list_runs(model="tiny")[1] == 2  # config JSON stays queryable
+    assert cat.get_run("bbbbbb")["status"] == "pending"

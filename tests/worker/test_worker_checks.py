@@ -10,7 +10,7 @@ import signal
 
 import pytest
 import yaml
-from conftest import needs_tunix, wait_for
+from tunixrt_testutil import needs_tunix, wait_for
 from worker_helpers import (
     blocked_attempts,
     describe,

@@ -8,7 +8,7 @@ import threading
 
 import numpy as np
 import pytest
-from conftest import needs_tunix, wait_for
+from tunixrt_testutil import needs_tunix, wait_for
 
 from tunixrt_jupyter.config import load_config
 from tunixrt_jupyter.events import EventWriter, append_event, iter_events
@@ -19,7 +19,7 @@ from tunixrt_jupyter.recipes.models import (
     effective_source,
     resolve_model_dir,
 )
-from tunixrt_jupyter.recipes.tokenizers import ByteTokenizer
+from tunixrt_jupyter.recipes.tokenizers import ByteTokenizer, TokenizerError, load_tokenizer
 from tunixrt_jupyter.stop import stop_reason
 from tunixrt_jupyter.worker.metrics_backend import EventsBackend
 from tunixrt_jupyter.worker.signals import StopFlag, TimeoutWatchdog
@@ -129,6 +129,23 @@ def test_model_family_mismatch_is_named():
         check_naming(cfg.model, cfg.model.id)
     assert check_naming(cfg.model.__class__(family="qwen2", id="Qwen/Qwen2.5-0.5B"),
                         "Qwen/Qwen2.5-0.5B").model_config_id == "qwen2p5_0p5b"
+
+
+@needs_tunix
+def test_real_family_folder_without_safetensors_is_a_clear_error(tmp_path):
+    from tunixrt_jupyter.recipes.models import build_real
+
+    folder = tmp_path / "Qwen2.5-0.5B"
+    folder.mkdir()
+    cfg = _cfg(**{"model.family": "qwen2", "model.path": str(folder)})
+    src = resolve_model_dir(cfg.model)
+    with pytest.raises(ModelError, match="no \\*.safetensors files"):
+        build_real(cfg.model, src, mesh=None, seed=0, cache_dir=tmp_path / "cache")
+
+
+def test_model_folder_without_tokenizer_is_a_clear_error(tmp_path):
+    with pytest.raises(TokenizerError, match="no tokenizer found"):
+        load_tokenizer("qwen2", tmp_path)
 
 
 def test_metrics_backend_writes_metrics_and_progress(tmp_path):

@@ -12,7 +12,7 @@ import signal
 
 import pytest
 import yaml
-from conftest import needs_tunix, wait_for
+from tunixrt_testutil import needs_tunix, wait_for
 from worker_helpers import (
     describe,
     events,
@@ -36,11 +36,12 @@ pytestmark = [needs_tunix, pytest.mark.slow]
 def test_tiny_run_trains_evaluates_and_checkpoints(home):
     run_dir = make_run(home, {"training.max_steps": 20, "training.checkpoint_every_n_steps": 10,
                               "training.eval_every_n_steps": 10})
-    proc = start_worker(run_dir)
+    proc = start_worker(run_dir, env={"JAX_COMPILATION_CACHE_DIR": ""})  # the default cache
     assert finish(proc, run_dir) == 0, describe(run_dir)
 
     assert statuses(run_dir) == ["pending", "running", "completed"], describe(run_dir)
     assert last_status_event(run_dir)["step"] == 20
+    assert any((home.root / "cache" / "jax").iterdir()), "no compiled programs were cached"
     running = events(run_dir, "status")[1]
     assert running["platform"] == "cpu" and running["pid"] == proc.pid
 

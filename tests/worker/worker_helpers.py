@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 from collections.abc import Mapping
 from pathlib import Path
@@ -18,6 +19,9 @@ from tunixrt_jupyter.home import Home, new_run_id
 from tunixrt_jupyter.procinfo import ProcessRecord
 
 ROOT = Path(__file__).resolve().parents[2]
+#: One JAX compilation cache for every worker the tests start (each test has its own home,
+#: so the worker's default ``<home>/cache/jax`` would start cold every time).
+SHARED_JAX_CACHE = Path(tempfile.gettempdir()) / f"tunixrt-tests-jax-cache-{os.getuid()}"
 
 #: Small and quick: the tiny model, short sequences, frequent eval and checkpoints.
 FAST = {
@@ -48,8 +52,12 @@ def rewrite_config(run_dir: Path, overrides: Mapping[str, Any]) -> None:
 
 def start_worker(run_dir: Path, *args: str, env: Mapping[str, str] | None = None,
                  python_args: tuple[str, ...] = ()) -> subprocess.Popen:
-    """``python -m tunixrt_jupyter.worker RUN_DIR`` in a new session, output to files."""
-    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    """``python -m tunixrt_jupyter.worker RUN_DIR`` in a new session, output to files.
+
+    Also writes ``process.json`` as the subprocess executor does.
+    """
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1",
+                "JAX_COMPILATION_CACHE_DIR": str(SHARED_JAX_CACHE), **(env or {})}
     full_env["PYTHONPATH"] = os.pathsep.join(
         p for p in (full_env.get("PYTHONPATH", ""), str(ROOT)) if p)
     with open(run_dir / "stdout.log", "ab") as out, open(run_dir / "stderr.log", "ab") as err:

@@ -19,6 +19,7 @@ kernel dies, the run becomes ``lost``.
 
 from __future__ import annotations
 
+import builtins
 import os
 import signal
 import threading
@@ -29,6 +30,8 @@ from ..config import RunConfig
 from ..lifecycle import is_terminal, transition
 from ..procinfo import ProcessRecord
 from ..stop import request_stop, stop_reason
+
+STOP_FILE_CHECK_S = 0.5
 
 
 class InlineExecution:
@@ -153,8 +156,7 @@ class InlineCodeExecution(InlineExecution):
                     timer = threading.Timer(self.config.run.timeout_s, self._timed_out)
                     timer.daemon = True
                     timer.start()
-                namespace = {"__name__": "__main__", "__builtins__": __builtins__,
-                             **self.inputs}
+                namespace = {"__name__": "__main__", "__builtins__": builtins, **self.inputs}
                 result = run_code(source, namespace)
             finally:
                 slot.release()
@@ -194,6 +196,8 @@ class InlineWorkerExecution(InlineExecution):
 
         super().__init__(run_dir, config)
         self.flag = StopFlag()
+        # run_worker's timeout watchdog must not os._exit this (the notebook's) process
+        self.flag.in_process = True  # type: ignore[attr-defined]
 
     def _on_cancel(self) -> None:
         self.flag.set()
@@ -201,7 +205,22 @@ class InlineWorkerExecution(InlineExecution):
     def run(self) -> int:
         from ..worker.main import run_worker
 
-        return run_worker(self.run_dir, stop=self.flag)
+        done = threading.Event()
+        watcher = threading.Thread(target=self._watch_stop_file, args=(done,), daemon=True,
+                                   name=f"tunixrt-inline-stop-{self.run_dir.name}")
+        watcher.start()
+        try:
+            return run_worker(self.run_dir, stop=self.flag)
+        finally:
+            done.set()
+
+    def _watch_stop_file(self, done: threading.Event) -> None:
+        """A cancel from another process (``tunixrt cancel``) only writes the stop file."""
+        while not done.wait(STOP_FILE_CHECK_S):
+            reason = stop_reason(self.run_dir)
+            if reason:
+                self.cancel(reason)
+                return
 
 
 class InlineExecutor:

@@ -187,9 +187,9 @@ class KernelExecution:
         if reply.get("status") != "ok":
             return self._reply_failure(reply, "could not prepare the background kernel")
         state = _literal(reply.get("user_expressions", {}).get("state", {}).get("data", {}))
-        if state != "ready":
-            return self._end_stopped(cell_ended=True)
-        transition(self.run_dir, "running")
+        if state != "ready" or (not transition(self.run_dir, "running")
+                                and is_terminal(self._status())):
+            return self._end_stopped(cell_ended=True)  # stopped while it waited for a slot
         self._running_at = time.monotonic()
 
         reply = self._execute("__tunixrt__.run_body()", {"r": "__tunixrt__.result_json()"},
@@ -240,7 +240,7 @@ class KernelExecution:
 
     def _end_stopped(self, cell_ended: bool) -> int:
         reason = self._stop_reason or stop_reason(self.run_dir) or "cancelled"
-        if not cell_ended:
+        if not cell_ended and self.km.is_alive():
             self.sink.line("stderr", f"tunixrt: the cell did not stop within grace_s="
                                      f"{self.grace_s:g}s of the interrupt; killing the kernel")
         self._shutdown()
@@ -255,6 +255,8 @@ class KernelExecution:
     def _died_or_fail(self, message: str) -> int:
         code = self._kernel_returncode()
         if code is not None:
+            how = f"signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
+            self.sink.line("stderr", f"tunixrt: the background kernel died ({how})")
             return code if code != 0 else 1  # the supervisor's finalize names the death
         self._fail(message)
         return 1

@@ -19,7 +19,8 @@ need the XSRF token, which ``ServerConnection.makeRequest`` adds):
 
 The home served is ``$TUNIXRT_HOME`` if the server was started with it, else
 ``<root_dir>/.tunixrt``; every endpoint also takes ``?home=<path relative to root_dir>``
-for notebooks in subfolders (whose default home is ``<subfolder>/.tunixrt``).
+for notebooks in subfolders (whose default home is ``<subfolder>/.tunixrt``), or an
+absolute path (inside root_dir, or an existing tunixrt home elsewhere): see ``homes.py``.
 """
 
 from __future__ import annotations

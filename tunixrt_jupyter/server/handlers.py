@@ -257,12 +257,12 @@ class LogsHandler(TunixrtHandler):
 
 
 def _cancel(home: Home, run_dir: Path) -> str | None:
+    from ..config import load_config
     from ..control import cancel_run
-    from ..handles import Run
 
     try:
-        grace_s = Run(run_dir, home).config.run.grace_s
-    except Exception:
+        grace_s = load_config(run_dir / "config.yaml").run.grace_s
+    except Exception:  # unreadable config: the engine's default grace period
         grace_s = 10.0
     return cancel_run(home, run_dir, "cancelled", grace_s=grace_s, wait=False)
 

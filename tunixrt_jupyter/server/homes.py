@@ -6,7 +6,11 @@ notebook's folder, and the default home is ``./.tunixrt`` relative to it).
 
 Notebooks in subfolders keep their runs in their own ``<subfolder>/.tunixrt``: every
 endpoint takes ``?home=<path relative to root_dir>`` (the home itself, or the folder that
-holds its ``.tunixrt``). Paths outside ``root_dir`` are refused, except the default home.
+holds its ``.tunixrt``). An absolute ``home`` is accepted too (a run widget knows its
+kernel's absolute home, not the server's root): inside ``root_dir`` always, outside it only
+when it is an existing tunixrt home (it has a ``runs/`` folder). Anything else is refused.
+(Whoever passes the server's authentication can run code in a kernel anyway; the check
+keeps the API from being pointed at arbitrary folders by mistake.)
 """
 
 from __future__ import annotations
@@ -38,8 +42,10 @@ class HomeResolver:
         cand = (path if path.is_absolute() else self.root_dir / path).resolve()
         if cand == self.default.root:
             return self.default
-        if not cand.is_relative_to(self.root_dir):
-            raise HomeError(f"home {arg!r} is outside the server's root directory")
+        if not cand.is_relative_to(self.root_dir) and not (
+                path.is_absolute() and (cand / "runs").is_dir()):
+            raise HomeError(f"home {arg!r} is outside the server's root directory "
+                            "and is not a tunixrt home")
         if not (cand / "runs").is_dir() and (cand / HOME_DIRNAME).is_dir():
             cand = cand / HOME_DIRNAME
         return Home(cand)

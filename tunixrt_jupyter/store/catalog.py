@@ -28,7 +28,7 @@ from typing import Any
 
 import duckdb
 
-from . import queries
+from . import queries, sessions
 from .ingest import IngestStats, ingest_runs
 from .lock import CatalogBusy, CatalogLock
 from .schema import CURRENT_VERSION, SchemaError, current_version, migrate
@@ -40,6 +40,23 @@ DEFAULT_TIMEOUT_S = 60.0
 # per thread: catalog file -> the read-write connection this thread holds (for nesting, across
 # Catalog objects of the same home, since callers often make a fresh Catalog per call)
 _HELD = threading.local()
+
+
+def _open(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Every DuckDB connection of the store: counted, so the process can exit safely."""
+    sessions.enter()
+    try:
+        return duckdb.connect(str(path), read_only=read_only)
+    except BaseException:
+        sessions.leave()
+        raise
+
+
+def _close(con: duckdb.DuckDBPyConnection) -> None:
+    try:
+        con.close()
+    finally:
+        sessions.leave()
 
 
 class Catalog:
@@ -89,7 +106,7 @@ class Catalog:
     def _connect(self, upgrade: bool) -> duckdb.DuckDBPyConnection:
         """Open read-write (the exclusive lock must be held) and remember it for nesting."""
         self.home.mkdir(parents=True, exist_ok=True)
-        con = duckdb.connect(str(self.path))
+        con = _open(self.path)
         _HELD.__dict__[self.path] = con
         try:
             if upgrade and current_version(con) != CURRENT_VERSION:
@@ -101,7 +118,7 @@ class Catalog:
 
     def _disconnect(self, con: duckdb.DuckDBPyConnection) -> None:
         _HELD.__dict__.pop(self.path, None)
-        con.close()
+        _close(con)
 
     @contextmanager
     def read(self, timeout: float | None = -1.0) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -117,14 +134,14 @@ class Catalog:
             lock = CatalogLock(self.lock_path, shared=True, timeout=self.timeout)
             lock.acquire(timeout)
             try:
-                con = duckdb.connect(str(self.path), read_only=True)
+                con = _open(self.path, read_only=True)
                 try:
                     version = current_version(con)
                     if version == CURRENT_VERSION:
                         yield con
                         return
                 finally:
-                    con.close()
+                    _close(con)
             finally:
                 lock.release()
             if version > CURRENT_VERSION:
@@ -158,13 +175,13 @@ class Catalog:
             ingest_runs(held, self.runs_dir, run_ids)
             return True
         lock = CatalogLock(self.lock_path)
-        if not lock.try_acquire():
+        if sessions.exiting() or not lock.try_acquire():
             return False
         try:
             try:
                 con = self._connect(True)
-            except duckdb.IOException:
-                return False  # held by something that ignores our lock: retry later
+            except (duckdb.IOException, CatalogBusy):
+                return False  # held by something that ignores our lock, or exiting: retry
             try:
                 ingest_runs(con, self.runs_dir, run_ids)
             finally:
@@ -189,13 +206,13 @@ class Catalog:
             for leftover in (fresh, fresh.with_name(fresh.name + ".wal")):
                 leftover.unlink(missing_ok=True)
             self.home.mkdir(parents=True, exist_ok=True)
-            con = duckdb.connect(str(fresh))
+            con = _open(fresh)
             try:
                 migrate(con)
                 stats = ingest_runs(con, self.runs_dir, progress=progress)
                 con.execute("CHECKPOINT")
             finally:
-                con.close()
+                _close(con)
             self.path.with_name(DB_FILE + ".wal").unlink(missing_ok=True)
             os.replace(fresh, self.path)
             return stats
@@ -209,11 +226,11 @@ class Catalog:
         lock = CatalogLock(self.lock_path, shared=True, timeout=self.timeout)
         lock.acquire()
         try:
-            con = duckdb.connect(str(self.path), read_only=True)
+            con = _open(self.path, read_only=True)
             try:
                 return current_version(con)
             finally:
-                con.close()
+                _close(con)
         finally:
             lock.release()
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from collections.abc import Iterable
 from datetime import datetime, timezone
 from typing import Any
@@ -55,17 +56,49 @@ def _float(value: Any) -> float | None:
         return None
 
 
+_INT64 = range(-(2**63), 2**63)
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _int(value: Any) -> int | None:
     if isinstance(value, bool) or value is None:
         return None
     try:
-        return int(value)
+        number = int(value)
     except (TypeError, ValueError, OverflowError):
         return None
+    return number if number in _INT64 else None
 
 
-def _str(value: Any) -> str | None:
-    return None if value is None else str(value)
+def clean_text(value: Any) -> str | None:
+    """Text for a VARCHAR column; JSON can carry lone surrogates (``"\\ud800"``), which Arrow
+    refuses, and one bad event must never stop a run's ingest."""
+    if value is None:
+        return None
+    text = value if isinstance(value, str) else str(value)
+    if not text.isascii():
+        text = _SURROGATE.sub("\ufffd", text)
+    return text
+
+
+def to_json(value: Any) -> str:
+    """Strict JSON text (DuckDB's JSON functions reject ``NaN``); odd keys/values as text."""
+    try:
+        text = json.dumps(value, default=str, allow_nan=False, sort_keys=True,
+                          ensure_ascii=False)
+    except (TypeError, ValueError):
+        text = json.dumps(_plain(value), default=str, sort_keys=True, ensure_ascii=False)
+    return clean_text(text)  # a lone surrogate escaped as \ud800 is invalid JSON for DuckDB
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
 
 
 def new_summary(run_id: str, run_dir: str) -> dict[str, Any]:
@@ -94,16 +127,18 @@ def apply_config(row: dict[str, Any], cfg: dict[str, Any]) -> None:
     dataset_label = (os.path.basename(str(dataset["path"])) if dataset.get("path")
                      else dataset.get("source"))
     tags = cfg.get("tags")
-    tags = [str(tags)] if isinstance(tags, str) else [str(t) for t in tags or []]
+    if isinstance(tags, (str, int, float)):
+        tags = [tags]
+    tags = [clean_text(t) for t in tags] if isinstance(tags, (list, tuple)) else []
     row.update(
-        name=_str(cfg.get("name")) or f"{model_label}-{dataset_label}",
-        tags=tags, model=_str(model_label), dataset=_str(dataset_label),
-        mode=_str(run.get("mode")), executor=_str(run.get("executor")),
-        notes=_str(cfg.get("notes")) or None,
-        config_json=json.dumps(cfg, default=str, sort_keys=True),
+        name=clean_text(cfg.get("name")) or f"{model_label}-{dataset_label}",
+        tags=tags, model=clean_text(model_label), dataset=clean_text(dataset_label),
+        mode=clean_text(run.get("mode")), executor=clean_text(run.get("executor")),
+        notes=clean_text(cfg.get("notes")) or None,
+        config_json=to_json(cfg),
     )
     if row.get("platform") is None and run.get("platform") not in (None, "auto"):
-        row["platform"] = _str(run.get("platform"))
+        row["platform"] = clean_text(run.get("platform"))
 
 
 class Batch:
@@ -152,7 +187,7 @@ def apply_event(row: dict[str, Any], ev: dict[str, Any], batch: Batch, seq: int)
     kind = ev.get("type")
     t = _float(ev.get("t"))
     if kind == "metric":
-        name = str(ev.get("name") or "").lstrip("/")
+        name = (clean_text(ev.get("name")) or "").lstrip("/")
         value = _float(ev.get("value"))
         if not name or value is None:
             return seq
@@ -163,8 +198,8 @@ def apply_event(row: dict[str, Any], ev: dict[str, Any], batch: Batch, seq: int)
             best = row["best_eval_loss"]
             row["best_eval_loss"] = value if best is None or value < best else best
     elif kind == "log":
-        batch.add("logs", run_id, seq, log_time(row, t), _str(ev.get("stream")) or "stdout",
-                  _str(ev.get("line")) or "")
+        batch.add("logs", run_id, seq, log_time(row, t), clean_text(ev.get("stream")) or "stdout",
+                  clean_text(ev.get("line")) or "")
         return seq + 1
     elif kind == "progress":
         step, total = _int(ev.get("step")), _int(ev.get("total"))
@@ -175,28 +210,28 @@ def apply_event(row: dict[str, Any], ev: dict[str, Any], batch: Batch, seq: int)
     elif kind == "status":
         _apply_status(row, ev, t, batch)
     elif kind in ("artifact", "checkpoint"):
-        path = _str(ev.get("path"))
+        path = clean_text(ev.get("path"))
         if kind == "checkpoint":
             step = _int(ev.get("step"))
             name = ev.get("name") or (f"checkpoint-{step}" if step is not None else path)
         else:
             name = ev.get("name") or (os.path.basename(path) if path else None)
-        batch.add("artifacts", run_id, _str(name), _str(ev.get("kind")) or kind, path,
+        batch.add("artifacts", run_id, clean_text(name), clean_text(ev.get("kind")) or kind, path,
                   _int(ev.get("bytes")), t)
     elif kind == "error":
         if row["error"] is None:
-            row["error"] = _str(ev.get("message")) or "error"
+            row["error"] = clean_text(ev.get("message")) or "error"
     elif kind == "info" and ev.get("key") == "platform" and ev.get("value"):
-        row["platform"] = str(ev["value"])
+        row["platform"] = clean_text(ev["value"])
     return seq
 
 
 def _apply_status(row: dict[str, Any], ev: dict[str, Any], t: float | None,
                   batch: Batch) -> None:
-    status = _str(ev.get("status"))
+    status = clean_text(ev.get("status"))
     detail = {k: v for k, v in ev.items() if k not in _STATUS_KEYS}
-    batch.add("status_transitions", row["run_id"], status, t, _str(ev.get("reason")),
-              json.dumps(detail, default=str) if detail else None)
+    batch.add("status_transitions", row["run_id"], status, t, clean_text(ev.get("reason")),
+              to_json(detail) if detail else None)
     if row["status"] in TERMINAL_STATUSES:  # the first terminal status wins
         return
     row["status"] = status
@@ -207,9 +242,9 @@ def _apply_status(row: dict[str, Any], ev: dict[str, Any], t: float | None,
         if row["started_at"] is not None and t is not None:
             row["duration_s"] = t - row["started_at"]
     if ev.get("error"):
-        row["error"] = str(ev["error"])
+        row["error"] = clean_text(ev["error"])
     if ev.get("platform"):
-        row["platform"] = str(ev["platform"])
+        row["platform"] = clean_text(ev["platform"])
 
 
 def log_time(row: dict[str, Any], t: Any) -> float:

@@ -82,6 +82,7 @@ class RunWidget(anywidget.AnyWidget):
         self._run = run
         self._quiet_since = time.monotonic()
         self._terminal_since: float | None = None
+        self._live = live
         self.on_msg(self._on_custom)
         self._ticker = Ticker(self._tick, interval, name=f"tunixrt-view-{st['header']['short_id']}",
                               idle_interval=1.0)
@@ -210,8 +211,9 @@ class RunWidget(anywidget.AnyWidget):
             self.send(msg)
         self._quiet_since = time.monotonic()
         self._ticker.wake()
-        if not feed.terminal and not self._ticker.alive and self.comm is not None:
-            self._ticker.start()  # e.g. a run resumed after the thread stopped
+        if self._live and not feed.terminal and not self._ticker.alive and self.comm is not None:
+            self._terminal_since = None
+            self._ticker.start()  # e.g. a resumed run after the thread had stopped
 
     def _cancel_async(self) -> None:
         """Cancel off the handler: stopping a process may wait out its grace period."""

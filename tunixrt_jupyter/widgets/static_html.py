@@ -9,6 +9,7 @@ inline SVG sparkline instead of a canvas.
 
 from __future__ import annotations
 
+import base64
 import html
 import math
 import time
@@ -58,8 +59,8 @@ def badge(status: str | None) -> str:
 
 
 def sparkline(points: Sequence[tuple[Any, float]], width: int = 160, height: int = 36,
-              color: str = "#1e88e5") -> str:
-    """A tiny inline SVG polyline of ``(step, value)`` pairs (downsampled to ~width points)."""
+              color: str = "#1e88e5", as_img: bool = True) -> str:
+    """A tiny SVG polyline of ``(step, value)`` pairs (downsampled to ~width points)."""
     pts = [(float(x), float(y)) for x, y in points
            if isinstance(x, (int, float)) and isinstance(y, (int, float)) and math.isfinite(y)]
     if len(pts) < 2:
@@ -74,10 +75,17 @@ def sparkline(points: Sequence[tuple[Any, float]], width: int = 160, height: int
     coords = " ".join(
         f"{pad + (x - x0) / dx * (width - 2 * pad):.1f},"
         f"{pad + (1 - (y - y0) / dy) * (height - 2 * pad):.1f}" for x, y in pts)
-    return (f'<svg width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
-            f'xmlns="http://www.w3.org/2000/svg" role="img" aria-label="train loss">'
-            f'<polyline fill="none" stroke="{color}" stroke-width="1.5" points="{coords}"/>'
-            "</svg>")
+    svg = (f'<svg width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+           f'xmlns="http://www.w3.org/2000/svg" role="img" aria-label="train loss">'
+           f'<polyline fill="none" stroke="{color}" stroke-width="1.5" points="{coords}"/>'
+           "</svg>")
+    if not as_img:
+        return svg
+    # An <img> with a data URI survives HTML sanitisers that drop inline <svg> (JupyterLab
+    # renders untrusted notebooks' text/html through one); the SVG text stays inside.
+    data = base64.b64encode(svg.encode()).decode()
+    return (f'<img class="tunixrt-sparkline" src="data:image/svg+xml;base64,{data}" '
+            f'width="{width}" height="{height}" alt="train loss sparkline">')
 
 
 def run_text(state: dict[str, Any]) -> str:
@@ -132,8 +140,10 @@ def run_html(state: dict[str, Any], train_points: Sequence[tuple[Any, float]] = 
             rows.append((f"artifact {art.get('name', '')}", art.get("path")))
     rows.append(("folder", header.get("run_dir")))
     table = "".join(
-        f"<tr><td style='padding:1px 10px 1px 0;opacity:.7;vertical-align:top'>{esc(k)}</td>"
-        f"<td style='padding:1px 0;font-family:monospace;word-break:break-all'>{esc(v)}</td></tr>"
+        f"<tr><td style='padding:1px 10px 1px 0;opacity:.7;vertical-align:top;text-align:left'>"
+        f"{esc(k)}</td>"
+        f"<td style='padding:1px 0;font-family:monospace;word-break:break-all;text-align:left'>"
+        f"{esc(v)}</td></tr>"
         for k, v in rows if v)
     lines = list(log_lines)
     log_block = ""
@@ -217,7 +227,7 @@ def runs_html(rows: Sequence[dict[str, Any]], total: int | None = None) -> str:
                        f"{esc(str(row.get('run_id', '')).rsplit('-', 1)[-1])}</code>")
             else:
                 val = esc(row.get(key) if row.get(key) is not None else "–")
-            cells.append(f"<td style='padding:2px 8px'>{val}</td>")
+            cells.append(f"<td style='padding:2px 8px;text-align:left'>{val}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     shown = len(rows)
     count = f"{shown} of {total} runs" if total is not None else f"{shown} runs"

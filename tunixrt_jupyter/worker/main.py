@@ -30,7 +30,13 @@ from ..lifecycle import is_terminal, transition
 from ..procinfo import ProcessRecord
 from ..slots import acquire_slot
 from ..stop import stop_reason
-from .signals import RunStopped, StopFlag, TimeoutWatchdog, install_signal_handlers
+from .signals import (
+    RunStopped,
+    StopFlag,
+    TimeoutWatchdog,
+    check_stop,
+    install_signal_handlers,
+)
 
 IN_WORKER_ENV = "TUNIXRT_IN_WORKER"
 TUNIX_MISSING = 'Tunix is not installed in this environment: pip install "tunixrt-jupyter[tunix]"'
@@ -103,6 +109,7 @@ def _train(cfg: Any, run_dir: Path, flag: StopFlag, writer: EventWriter) -> int:
     except ImportError as exc:
         raise TunixMissing(f"{TUNIX_MISSING} ({exc})") from exc
     info = verify_backend(cfg.run.platform)
+    check_stop(flag)  # stopped during start-up: end as pending -> cancelled, never running
     if not transition(run_dir, "running", platform=info["platform"], pid=os.getpid()):
         now = current_status(run_dir)
         if now != "running":
@@ -114,7 +121,10 @@ def _train(cfg: Any, run_dir: Path, flag: StopFlag, writer: EventWriter) -> int:
         writer.emit("info", key=key, value=info[key])
     watchdog = None
     if cfg.run.timeout_s:
-        watchdog = TimeoutWatchdog(run_dir, flag, cfg.run.timeout_s, cfg.run.grace_s).start()
+        # In-process (the inline executor's flag): never os._exit the notebook's own kernel.
+        hard_exit = (lambda _code: None) if getattr(flag, "in_process", False) else os._exit
+        watchdog = TimeoutWatchdog(run_dir, flag, cfg.run.timeout_s, cfg.run.grace_s,
+                                   hard_exit=hard_exit).start()
     try:
         outcome = training.run_training(cfg, run_dir, records, flag, writer, info)
     finally:

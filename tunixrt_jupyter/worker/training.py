@@ -80,6 +80,20 @@ def quiet_logs() -> None:
     warnings.filterwarnings("ignore", message=".*`with mesh:` context manager")
 
 
+def enable_compile_cache(home: Path) -> None:
+    """Keep compiled XLA programs in ``<home>/cache/jax`` across runs.
+
+    Re-running the same model shape (the usual notebook loop) then skips compilation: for
+    the tiny model that is most of the start-up time. A cache the user configured
+    (``JAX_COMPILATION_CACHE_DIR``) or disabled (``JAX_ENABLE_COMPILATION_CACHE=false``)
+    is left alone. Entries are keyed by program, JAX version and device, so sharing is safe.
+    """
+    if jax.config.jax_compilation_cache_dir:
+        return
+    jax.config.update("jax_compilation_cache_dir", str(home / "cache" / "jax"))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
+
+
 def make_mesh() -> jax.sharding.Mesh:
     spec = mesh_settings(jax.device_count())
     return jax.make_mesh(tuple(spec["shape"]), tuple(spec["axis_names"]),
@@ -136,8 +150,10 @@ def build_model(cfg: RunConfig, mesh: Any, home: Path, flag: StopFlag
 def run_training(cfg: RunConfig, run_dir: Path, records: datasets.Records, flag: StopFlag,
                  writer: EventWriter, platform_info: dict[str, Any]) -> TrainOutcome:
     """Build everything, train with PeftTrainer, and report how far it got."""
+    check_stop(flag)
     quiet_logs()
     home = run_dir.parent.parent
+    enable_compile_cache(home)
     mesh = make_mesh()
     model, tokenizer, model_info = build_model(cfg, mesh, home, flag)
     check_stop(flag)
