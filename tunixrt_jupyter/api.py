@@ -14,8 +14,8 @@ from typing import Any
 
 from .config import RunConfig, expand_override_keys, load_config
 from .events import append_event
-from .home import Home, new_run_id
 from .handles import Run, RunList
+from .home import Home, new_run_id
 
 __all__ = ["run", "runs", "get", "create_run", "launch", "build_config", "current_home"]
 

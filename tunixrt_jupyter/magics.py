@@ -211,6 +211,10 @@ class TunixMagics(Magics):
         except KeyError as exc:
             show_error(exc.args[0])
             return None
+        if (run.dir / "outputs").is_dir():
+            from .codemode_outputs import load_outputs
+
+            load_outputs(run)
         display(make_run_view(run))
         return run
 
@@ -312,6 +316,9 @@ def load_ipython_extension(ipython: Any) -> None:
     if id(ipython) in _loaded_shells:
         return
     ipython.register_magics(TunixMagics)
+    from .codemode_attach import register_attach_magic
+
+    register_attach_magic(ipython)
     _loaded_shells.add(id(ipython))
 
 
@@ -322,6 +329,7 @@ def unload_ipython_extension(ipython: Any) -> None:
         for name in [n for n in magics[kind] if n.startswith("tunix_")]:
             magics[kind].pop(name, None)
     _loaded_shells.discard(id(ipython))
+    ipython._tunixrt_attach_magic = False
     try:
         from .widgets import shutdown_views
     except ImportError:

@@ -9,6 +9,7 @@ The thread stops when nothing is left to watch and starts again on the next run.
 
 from __future__ import annotations
 
+import atexit
 import signal
 import threading
 import time
@@ -63,6 +64,7 @@ class Supervisor:
         self._thread: threading.Thread | None = None
         self._dirty: set[str] = set()
         self._last_ingest = 0.0
+        self._closing = threading.Event()
 
     def track(self, run_dir: Path, execution: Execution, config: RunConfig) -> None:
         with self._lock:
@@ -83,8 +85,19 @@ class Supervisor:
         with self._lock:
             return set(self._runs)
 
+    def close(self, timeout: float = 5.0) -> None:
+        """At interpreter exit: stop watching (runs go on) without a DuckDB call in flight.
+
+        A daemon thread killed inside DuckDB during shutdown aborts the whole process
+        ("terminate called ..."), so the thread is asked to finish its tick first.
+        """
+        self._closing.set()
+        thread = self._thread
+        if thread is not None and thread.is_alive():
+            thread.join(timeout)
+
     def _loop(self) -> None:
-        while True:
+        while not self._closing.is_set():
             with self._lock:
                 runs = list(self._runs.values())
             for tracked in runs:
@@ -140,6 +153,12 @@ class Supervisor:
 
 _SUPERVISORS: dict[Path, Supervisor] = {}
 _SUP_LOCK = threading.Lock()
+
+
+@atexit.register
+def _close_all() -> None:
+    for sup in list(_SUPERVISORS.values()):
+        sup.close()
 
 
 def get_supervisor(home: Home) -> Supervisor:

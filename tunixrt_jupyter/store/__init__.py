@@ -4,10 +4,11 @@
 parts. Importing this package imports DuckDB, so the rest of tunixrt imports it lazily.
 """
 
+from . import sessions
 from .catalog import Catalog
 from .ingest import IngestStats
 from .lock import CatalogBusy, CatalogLock
 from .schema import CURRENT_VERSION, SchemaError, migrate
 
 __all__ = ["CURRENT_VERSION", "Catalog", "CatalogBusy", "CatalogLock", "IngestStats",
-           "SchemaError", "migrate"]
+           "SchemaError", "migrate", "sessions"]

@@ -3,9 +3,11 @@
 PeftTrainer saves through its ``checkpoint_manager`` (orbax, asynchronous: ``save()``
 returns while the files are still being written). This wrapper replaces the trainer's
 manager after construction (the restore in ``PeftTrainer.__init__`` has already run) and
-emits ``checkpoint`` + ``artifact`` events only when orbax reports the save finished, so a
-reader never sees an event for a half-written folder. The check is one cheap call per
-step, and only while a save is in flight.
+emits ``checkpoint`` + ``artifact`` events only once the step's folder has its final name:
+orbax writes into a temporary folder and renames it when the save is complete, so a reader
+never sees an event for a half-written checkpoint. (Asking orbax "is a save in progress?"
+does not work: with frequent saves one is nearly always in flight.) The check is one
+``stat`` per step, and only while a save is pending.
 """
 
 from __future__ import annotations
@@ -43,17 +45,16 @@ class CheckpointEvents:
         return getattr(self._inner, name)
 
     def _report_finished(self, *, wait: bool) -> None:
-        if not self._pending:
-            return
-        orbax_mgr = getattr(self._inner, "_checkpoint_manager", None)
-        if not wait and orbax_mgr is not None and orbax_mgr.is_saving_in_progress():
-            return
-        for step in self._pending:
+        """Report pending saves whose folder is final (all of them once orbax has closed)."""
+        while self._pending:
+            step = self._pending[0]
             path = self._root / str(step)
+            if not wait and not path.is_dir():
+                return  # saves finish in order: later ones are not done either
+            self._pending.pop(0)
             self._writer.emit("checkpoint", step=step, path=str(path))
             self._writer.emit("artifact", name=f"checkpoint-{step}", path=str(path),
                               kind="checkpoint", bytes=folder_bytes(path))
-        self._pending.clear()
 
 
 def folder_bytes(path: Path) -> int | None:
