@@ -100,3 +100,15 @@ def test_process_record_survives_pid_reuse(tmp_path):
                          host=record.host, executor="subprocess")
     assert not fake.is_alive()  # our pid, but not the recorded start time
     assert ProcessRecord.for_pid(os.getpid(), "inline").is_alive()
+
+
+def test_a_record_after_a_torn_line_is_kept(tmp_path):
+    with open(tmp_path / "events.jsonl", "wb") as f:
+        f.write(b'{"t": 1, "type": "status", "status": "running"}\n{"t": 2, "type": "met')
+    assert transition(tmp_path, "failed", error="killed")
+    assert current_status(tmp_path) == "failed"
+    # and a reader of a file torn by someone else still finds the appended record
+    with open(tmp_path / "other.jsonl", "wb") as f:
+        f.write(b'{"t": 2, "type": "met{"t": 3, "type": "status", "status": "lost"}\n')
+    events, _ = read_events(tmp_path / "other.jsonl")
+    assert [e["status"] for e in events] == ["lost"]

@@ -36,10 +36,20 @@ def encode_event(type_: str, fields: dict[str, Any]) -> tuple[dict, bytes]:
     return record, (json.dumps(record, default=str) + "\n").encode()
 
 
+def _open_for_append(path: Path) -> int:
+    """Open for appending; if a killed writer left a torn last line, end it first so the
+    next record starts on a line of its own."""
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+    size = os.fstat(fd).st_size
+    if size and os.pread(fd, 1, size - 1) != b"\n":
+        os.write(fd, b"\n")
+    return fd
+
+
 def append_event(run_dir: str | os.PathLike, type_: str, **fields: Any) -> dict:
     """Append one event to ``run_dir/events.jsonl`` (opening and closing the file)."""
     record, data = encode_event(type_, fields)
-    fd = os.open(Path(run_dir) / EVENTS_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    fd = _open_for_append(Path(run_dir) / EVENTS_FILE)
     try:
         os.write(fd, data)
     finally:
@@ -52,7 +62,7 @@ class EventWriter:
 
     def __init__(self, run_dir: str | os.PathLike):
         self.path = Path(run_dir) / EVENTS_FILE
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self._fd = _open_for_append(self.path)
         self._lock = threading.Lock()
 
     def emit(self, type_: str, **fields: Any) -> dict:
@@ -87,7 +97,14 @@ def read_events(path: str | os.PathLike, offset: int = 0) -> tuple[list[dict], i
         try:
             events.append(json.loads(line))
         except ValueError:
-            continue  # a torn line from a killed writer: skip, never fail the reader
+            # A torn line from a killed writer, maybe with a whole record appended to it:
+            # keep that record, skip the fragment, never fail the reader.
+            start = line.rfind(b'{"t": ')
+            if start > 0:
+                try:
+                    events.append(json.loads(line[start:]))
+                except ValueError:
+                    pass
     return events, offset + end + 1
 
 

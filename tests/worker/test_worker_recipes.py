@@ -178,6 +178,17 @@ def test_watchdog_requests_timeout_then_ends_a_stuck_run(tmp_path):
     assert final["status"] == "timeout" and "run.grace_s" in final["error"]
 
 
+def test_watchdog_never_ends_a_shared_process(tmp_path):
+    append_event(tmp_path, "status", status="running")
+    flag = StopFlag(in_process=True)
+    dog = TimeoutWatchdog(tmp_path, flag, timeout_s=0.05, grace_s=0.0,
+                          hard_exit=lambda code: pytest.fail("hard exit in a shared process"))
+    dog.start()
+    dog._thread.join(timeout=30)
+    assert flag.is_set() and stop_reason(tmp_path) == "timeout"
+    assert [e["status"] for e in iter_events(tmp_path) if e["type"] == "status"] == ["running"]
+
+
 def test_watchdog_disarmed_when_the_run_finishes(tmp_path):
     flag = StopFlag()
     dog = TimeoutWatchdog(tmp_path, flag, timeout_s=3600, grace_s=1).start()

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from .main import run_worker
+
+#: Set in the worker process, so anything the run spawns can tell it runs inside one.
+IN_WORKER_ENV = "TUNIXRT_IN_WORKER"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -18,6 +22,7 @@ def main(argv: list[str] | None = None) -> int:
              "machine crash) and continue from its latest checkpoint",
     )
     args = parser.parse_args(argv)
+    os.environ[IN_WORKER_ENV] = "1"
     return run_worker(args.run_dir, resume=args.resume)
 
 

@@ -30,6 +30,8 @@ from ..lifecycle import is_terminal, transition
 from ..procinfo import ProcessRecord
 from ..slots import acquire_slot
 from ..stop import stop_reason
+from .checkpoints import latest_checkpoint_step
+from .plan import CHECKPOINTS_DIR
 from .signals import (
     RunStopped,
     StopFlag,
@@ -38,7 +40,6 @@ from .signals import (
     install_signal_handlers,
 )
 
-IN_WORKER_ENV = "TUNIXRT_IN_WORKER"
 TUNIX_MISSING = 'Tunix is not installed in this environment: pip install "tunixrt-jupyter[tunix]"'
 
 
@@ -50,20 +51,24 @@ def run_worker(run_dir: str | os.PathLike, *, resume: bool = False,
                stop: StopFlag | None = None) -> int:
     """Run ``run_dir`` to a final status; returns the process exit code.
 
-    ``stop`` lets an in-process caller (the inline executor) own the stop flag; otherwise
-    SIGTERM/SIGINT set it. ``resume`` allows taking over a run left ``running`` by a worker
+    ``stop`` lets an in-process caller (the inline executor) own the stop flag; the worker
+    then installs no signal handlers and never ends the process. Otherwise SIGTERM/SIGINT
+    set the flag. ``resume`` allows taking over a run left ``running`` by a worker
     that died; it then continues from the latest checkpoint.
     """
     run_dir = Path(run_dir).resolve()
-    os.environ[IN_WORKER_ENV] = "1"  # inherited by anything the run spawns
-    flag = stop or StopFlag()
     if stop is None:
+        flag = StopFlag()
         install_signal_handlers(flag)
+    else:
+        flag = stop
+        flag.in_process = True  # a caller's thread: never end its process
     writer = EventWriter(run_dir)
     try:
         return _run(run_dir, resume, flag, writer)
     except RunStopped as stopped:
-        transition(run_dir, stop_reason(run_dir) or "cancelled", step=stopped.step)
+        step = stopped.step or latest_checkpoint_step(run_dir / CHECKPOINTS_DIR) or 0
+        transition(run_dir, stop_reason(run_dir) or "cancelled", step=step)
         return 0
     except Exception as exc:  # every failure becomes an error event + failed status
         return _fail(run_dir, writer, exc)

@@ -25,9 +25,12 @@ from ..stop import request_stop, stop_reason
 class StopFlag:
     """Set once when the run should stop; safe to read from any thread."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, in_process: bool = False) -> None:
         self._event = threading.Event()
         self.signal: int | None = None
+        #: The run shares its process with others (inline executor: the notebook kernel),
+        #: so nothing may end the process, not even the timeout watchdog.
+        self.in_process = in_process
 
     def set(self, signum: int | None = None) -> None:
         if signum is not None and self.signal is None:
@@ -58,15 +61,16 @@ class TimeoutWatchdog:
 
     If the run has still not finished ``grace_s`` later (stuck in a download or a compile
     that never reaches a step boundary), it records ``timeout`` itself and ends the process,
-    exactly as an executor's SIGKILL after its grace period would.
+    exactly as an executor's SIGKILL after its grace period would; never for a flag marked
+    ``in_process`` (a run inside the notebook kernel only gets the clean stop).
     """
 
     def __init__(self, run_dir: Path, flag: StopFlag, timeout_s: float, grace_s: float,
-                 hard_exit: Callable[[int], None] = os._exit):
+                 hard_exit: Callable[[int], None] | None = os._exit):
         self.run_dir, self.flag = run_dir, flag
         self.timeout_s, self.grace_s = timeout_s, grace_s
         self._done = threading.Event()
-        self._hard_exit = hard_exit
+        self._hard_exit = None if flag.in_process else hard_exit
         self._thread = threading.Thread(target=self._watch, name="tunixrt-timeout", daemon=True)
 
     def start(self) -> TimeoutWatchdog:
@@ -82,7 +86,7 @@ class TimeoutWatchdog:
             return
         request_stop(self.run_dir, "timeout")
         self.flag.set()
-        if self._done.wait(max(self.grace_s, 1.0)):
+        if self._hard_exit is None or self._done.wait(max(self.grace_s, 1.0)):
             return
         reason = stop_reason(self.run_dir) or "timeout"
         transition(self.run_dir, reason, error=(
