@@ -12,7 +12,7 @@ from typing import Any
 __version__ = "0.1.0"
 
 _LAZY = {
-    "run": "api", "runs": "api", "get": "api",
+    "run": "api", "runs": "api", "get": "api", "resume": "api",
     "Run": "handles", "RunList": "handles",
     "RunConfig": "config", "ConfigError": "config", "load_config": "config",
     "log": "userlog",

@@ -17,7 +17,7 @@ from .events import append_event
 from .handles import Run, RunList
 from .home import Home, new_run_id
 
-__all__ = ["run", "runs", "get", "create_run", "launch", "build_config", "current_home"]
+__all__ = ["run", "runs", "get", "resume", "create_run", "launch", "build_config", "current_home"]
 
 _session_defaults: dict[str, Any] = {}
 
@@ -46,9 +46,33 @@ def build_config(config: Any = None, *, dry_run: bool = False,
     return load_config(config, overrides=merged)
 
 
+def resolve_resume_from(cfg: RunConfig, home: Home) -> None:
+    """Turn ``training.resume_from`` (a run id, run folder or checkpoints folder) into the
+    absolute checkpoints folder the worker copies from, or a ConfigError saying why not."""
+    from .config import ConfigError
+
+    ref = cfg.training.resume_from
+    if not ref:
+        return
+    path = Path(ref).expanduser()
+    if not path.is_dir():
+        try:
+            path = home.find_run(ref)
+        except KeyError as exc:
+            raise ConfigError([("training.resume_from", f"{exc.args[0]}; give a run id or a "
+                                                        "checkpoints folder")]) from None
+    if (path / "checkpoints").is_dir():
+        path = path / "checkpoints"
+    if not any(p.is_dir() and p.name.isdigit() for p in path.iterdir()):
+        raise ConfigError([("training.resume_from", f"{str(path)!r} holds no checkpoint; "
+                            "resume from a run that saved one (checkpoint_every_n_steps)")])
+    cfg.training.resume_from = str(path.resolve())
+
+
 def create_run(cfg: RunConfig, home: Home) -> Run:
     """Write the run folder: resolved config and the ``pending`` event."""
     home.ensure()
+    resolve_resume_from(cfg, home)
     run_id = new_run_id()
     run_dir = home.run_dir(run_id)
     run_dir.mkdir(parents=True)
@@ -124,6 +148,18 @@ def runs(*, home: str | os.PathLike | Home | None = None, limit: int = 20, offse
     sync(h)
     rows, total = _catalog(h).list_runs(sort=sort, limit=limit, offset=offset, **filters)
     return RunList(rows, total, h, {**filters, "sort": sort, "limit": limit, "offset": offset})
+
+
+def resume(source: Run | str, *, wait: bool = False,
+           home: str | os.PathLike | Home | None = None, **overrides: Any) -> Run:
+    """A new run that starts from ``source``'s latest checkpoint, with its config + overrides.
+
+    The old run and its history stay as they were; raise ``max_steps`` to train further.
+    """
+    old = source if isinstance(source, Run) else get(source, home=home)
+    overrides.setdefault("name", f"{old.name}-resumed")
+    return run(old.config, wait=wait, home=old.home,
+               **{"training.resume_from": str(old.dir), **overrides})
 
 
 def get(run_id: str, *, home: str | os.PathLike | Home | None = None) -> Run:

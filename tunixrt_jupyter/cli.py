@@ -56,6 +56,12 @@ def _parser() -> argparse.ArgumentParser:
     c = sub.add_parser("cancel", help="cancel a pending or running run")
     c.add_argument("run_id")
 
+    rs = sub.add_parser("resume", help="a new run starting from a run's latest checkpoint")
+    rs.add_argument("run_id")
+    rs.add_argument("args", nargs="*", metavar="key=value")
+    rs.add_argument("--wait", action="store_true")
+    rs.add_argument("--quiet", action="store_true")
+
     sub.add_parser("reindex", help="rebuild the history catalog from the run folders")
     return p
 
@@ -243,6 +249,17 @@ def cmd_cancel(ns: argparse.Namespace) -> int:
     return 0 if status in ("cancelled",) or before in EXIT else 1
 
 
+def cmd_resume(ns: argparse.Namespace) -> int:
+    from . import api
+    from .magics import parse_overrides
+
+    run = api.resume(ns.run_id, home=api.current_home(ns.home), **parse_overrides(ns.args))
+    print(f"started {run.id}  (from {ns.run_id})")
+    if not ns.wait:
+        return 0
+    return EXIT.get(_follow_progress(run, quiet=ns.quiet) or "", 1)
+
+
 def cmd_reindex(ns: argparse.Namespace) -> int:
     from . import api
     from .store.catalog import Catalog
@@ -257,7 +274,7 @@ def cmd_reindex(ns: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     ns = _parser().parse_args(argv)
     handlers = {"run": cmd_run, "runs": cmd_runs, "show": cmd_show, "logs": cmd_logs,
-                "cancel": cmd_cancel, "reindex": cmd_reindex}
+                "cancel": cmd_cancel, "reindex": cmd_reindex, "resume": cmd_resume}
     try:
         if ns.cmd == "demo":
             ns.wait, ns.dry_run, ns.quiet = True, False, False

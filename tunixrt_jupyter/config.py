@@ -97,6 +97,7 @@ class TrainingConfig:
     max_checkpoints_to_keep: int = 2
     seed: int = 0
     resume: bool = True
+    resume_from: str | None = None  # another run's id or checkpoints folder to start from
 
 
 @dataclass
@@ -362,7 +363,7 @@ _NESTED = {
 _INT_OR_NONE = {("TrainingConfig", "max_steps"), ("TrainingConfig", "num_epochs")}
 _FLOAT_OR_NONE = {("RunSettings", "timeout_s")}
 _STR_OR_NONE = {("ModelConfig", "id"), ("ModelConfig", "path"), ("DatasetConfig", "path"),
-                ("RunConfig", "name")}
+                ("RunConfig", "name"), ("TrainingConfig", "resume_from")}
 _STR_LIST = {("RunConfig", "tags"), ("LoraConfig", "target_modules")}
 
 

@@ -94,6 +94,12 @@ class Run:
         return cancel_run(self.home, self.dir, "cancelled",
                           grace_s=self.config.run.grace_s, wait=wait)
 
+    def resume(self, *, wait: bool = False, **overrides: Any) -> Run:
+        """Start a new run from this run's latest checkpoint (e.g. ``max_steps=80``)."""
+        from .api import resume
+
+        return resume(self, wait=wait, **overrides)
+
     def metrics(self, name: str | None = None) -> Any:
         """Metric points (``name`` like ``"train/loss"``); a DataFrame when pandas is present."""
         name = name.lstrip("/") if name else None

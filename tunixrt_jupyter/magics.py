@@ -61,6 +61,7 @@ _FLAG_KEYS = {
     "max_steps": "training.max_steps", "lr": "training.learning_rate",
     "batch_size": "training.batch_size", "model": "model", "dataset": "dataset",
     "platform": "run.platform", "lora": "model.lora.enabled",
+    "resume_from": "training.resume_from",
 }
 
 
@@ -87,6 +88,7 @@ class TunixMagics(Magics):
     @argument("--platform", help="auto | cpu | gpu | tpu")
     @argument("--lora", action="store_true", default=None, help="train LoRA adapters only")
     @argument("--tag", action="append", help="a tag (repeatable)")
+    @argument("--resume-from", help="a run id: start from that run's latest checkpoint")
     @argument("--code", action="store_true",
               help="%%tunix_run only: run the cell's Python in the background")
     @argument("--in", dest="inputs", help="code mode: notebook variables to send, a,b")

@@ -276,3 +276,42 @@ def test_saved_notebook_shows_static_card_without_kernel(harness, tmp_path):
         assert br.page.evaluate("() => document.querySelector('img.tunixrt-sparkline')"
                                 ".naturalWidth") > 0
         br.screenshot(ARTIFACTS / "run_widget_saved_static.png")
+
+
+def test_view_fills_while_the_displaying_cell_keeps_the_kernel_busy(harness, tmp_path):
+    """``%tunix_run --wait``-style: the cell displays the widget and then blocks. The view's
+    own messages queue behind that cell, so it must fill from the snapshot in its initial
+    state and the thread's pushes alone."""
+    root = tmp_path / "root"
+    root.mkdir()
+    run_dir, worker = _run_folder(root)
+    release = tmp_path / "release"
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell(
+        "import pathlib, time\n"
+        "from IPython.display import display\n"
+        "from tunixrt_jupyter.widgets import RunWidget\n"
+        f"display(RunWidget({str(run_dir)!r}))\n"
+        f"while not pathlib.Path({str(release)!r}).exists():\n"
+        "    time.sleep(0.05)\n")]
+    nbformat.write(nb, root / "busy.ipynb")
+    with harness.JupyterServer(app="lab", root_dir=root) as srv, \
+            harness.NotebookBrowser(srv, viewport=(1300, 900)) as br:
+        br.open("busy.ipynb")
+        br.page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        try:
+            _wait(br, lambda s: s["points"] == worker.points and s["lines"] == worker.lines,
+                  what="the snapshot, while the displaying cell still runs")
+            worker.advance(10)
+            st = _wait(br, lambda s: s["points"] == worker.points
+                       and s["lines"] == worker.lines, what="pushes while the kernel is busy")
+            assert "step 22 / 60" in st["progress"]
+            busy = br.page.evaluate("""() => window.jupyterapp.shell.currentWidget
+              .sessionContext.session.kernel.status""")
+            assert busy == "busy"
+            br.screenshot(ARTIFACTS / "run_widget_busy_kernel.png")
+        finally:
+            release.touch()
+        br.wait_idle()

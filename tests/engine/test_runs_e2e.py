@@ -102,3 +102,27 @@ def test_dry_run_completes_without_training(home):
     assert not any(e["type"] == "metric" for e in iter_events(run.dir))
     rows, total = Catalog(home.root).list_runs(mode="dry-run")
     assert total == 1 and rows[0]["run_id"] == run.id
+
+
+def test_resume_starts_a_new_run_from_the_old_runs_checkpoint(home):
+    first = tunixrt.run(max_steps=6, checkpoint_every_n_steps=3, eval_every_n_steps=3,
+                        home=home, name="base")
+    assert first.wait(timeout=300) == "completed"
+    second = first.resume(max_steps=10, wait=True)
+    assert second.status == "completed" and second.id != first.id
+    assert second.name == "base-resumed"
+    steps = list(second.metrics("train/loss")["step"])
+    assert steps[0] == 7 and steps[-1] == 10  # continued after step 6, not from scratch
+    assert first.status == "completed"  # the old run is untouched
+    assert len(first.metrics("train/loss")) == 6
+
+
+def test_resume_from_a_run_without_checkpoints_is_a_clear_error(home):
+    import pytest
+
+    from tunixrt_jupyter.config import ConfigError
+
+    dry = tunixrt.run(dry_run=True, home=home)
+    dry.wait(timeout=120)
+    with pytest.raises(ConfigError, match="training.resume_from"):
+        tunixrt.run(home=home, **{"training.resume_from": dry.id})

@@ -41,14 +41,22 @@ class FeedBatch:
     l0: int = 0
     logs: list[list[str]] = field(default_factory=list)  # [stream, line]
     state_changed: bool = False
+    lskip: bool = False  # lines before l0 were asked for but are no longer kept
 
     def __bool__(self) -> bool:
         return bool(self.points or self.logs or self.state_changed)
 
     def message(self, **extra: Any) -> dict[str, Any]:
-        """The ``append`` message both push and pull send (same shape, same dedup)."""
-        return {"type": "append", "p0": self.p0, "points": self.points,
-                "l0": self.l0, "logs": self.logs, **extra}
+        """The ``append`` message both push and pull send (same shape, same dedup).
+
+        ``lskip`` tells a view that a jump in ``l0`` is expected (ring buffer trimmed), so
+        it shows a marker instead of asking for lines the kernel no longer has.
+        """
+        msg = {"type": "append", "p0": self.p0, "points": self.points,
+               "l0": self.l0, "logs": self.logs, **extra}
+        if self.lskip:
+            msg["lskip"] = True
+        return msg
 
 
 def short_id_of(run_id: str) -> str:
@@ -254,8 +262,10 @@ class RunFeed:
         """Everything a view with cursors (``p``, ``log_seq``) lacks (logs: what is kept)."""
         with self.lock:
             p = max(0, min(int(p), len(self.points)))
-            l0, logs = self._logs_from(max(0, int(log_seq)))
-            return FeedBatch(p0=p, points=self.points[p:], l0=l0, logs=logs)
+            log_seq = max(0, int(log_seq))
+            l0, logs = self._logs_from(log_seq)
+            return FeedBatch(p0=p, points=self.points[p:], l0=l0, logs=logs,
+                             lskip=l0 > log_seq)
 
     def take_push(self) -> FeedBatch:
         """What has not been broadcast yet; marks it broadcast (push and replies share it)."""

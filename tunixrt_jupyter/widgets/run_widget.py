@@ -27,6 +27,7 @@ import contextvars
 import os
 import threading
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,7 @@ from .static_html import run_html
 
 STATIC = Path(__file__).parent / "static"
 TERMINAL_GRACE_S = 3.0  # keep reading a little after the final status (trailing logs)
+SNAPSHOT_MAX_POINTS = 5000  # more than this: the first view asks with hello instead
 IDLE_AFTER_S = 60.0  # nothing new for this long: poll the folder once a second only
 
 
@@ -67,17 +69,28 @@ class RunWidget(anywidget.AnyWidget):
     poll_ms = traitlets.Int(1000).tag(sync=True)
     rest_cancel = traitlets.Bool(True).tag(sync=True)
     cancel_state = traitlets.Unicode("").tag(sync=True)
+    # Everything known at construction, in the comm_open state. The page's store starts
+    # from it and then takes every push: no round trip to the kernel is needed, so a view
+    # fills even when the cell that displayed it keeps the kernel busy (run.wait()).
+    snapshot = traitlets.Dict().tag(sync=True)
+    view_key = traitlets.Unicode("").tag(sync=True)
 
     def __init__(self, run_dir: str | os.PathLike, *, run_id: str | None = None,
                  run: Any = None, max_log_lines: int = 1000, interval: float = 0.2,
                  live: bool = True, **kwargs: Any):
         feed = RunFeed(run_dir, run_id=run_id, run=run, max_log_lines=max_log_lines)
-        feed.poll()
-        feed.mark_pushed()  # the first data reaches each view through its hello
+        with feed.lock:
+            feed.poll()
+            snap = feed.since(0, 0)
+            if len(snap.points) > SNAPSHOT_MAX_POINTS:
+                snap.points = []  # a long finished run: views fetch it with their hello
+            snapshot = snap.message(reason="snapshot")
+            feed.mark_pushed()  # from here on, every point and line goes out as a push
         st = feed.view_state()
         super().__init__(run_id=feed.run_id, status=st["status"], header=st["header"],
                          progress=st["progress"], summary=st["summary"], rev=st["rev"],
-                         max_log_lines=feed.max_log_lines, **kwargs)
+                         max_log_lines=feed.max_log_lines, snapshot=snapshot,
+                         view_key=uuid.uuid4().hex, **kwargs)
         self._feed = feed
         self._run = run
         self._quiet_since = time.monotonic()

@@ -86,3 +86,33 @@ def set_aside(root: Path) -> Path | None:
     target = root.with_name(f"{root.name}.old-{time.strftime('%Y%m%d-%H%M%S')}")
     shutil.move(str(root), str(target))
     return target
+
+
+def latest_step_dir(root: Path) -> Path | None:
+    """The newest finished orbax step folder under ``root`` (named by its step number)."""
+    try:
+        steps = [p for p in root.iterdir() if p.is_dir() and p.name.isdigit()]
+    except FileNotFoundError:
+        return None
+    return max(steps, key=lambda p: int(p.name)) if steps else None
+
+
+def seed_from(source: Path, root: Path) -> Path | None:
+    """Start this run from another run's latest checkpoint (``training.resume_from``).
+
+    The step folder is hard-linked when the filesystem allows (real checkpoints are
+    gigabytes), copied otherwise; the old run's folder is never modified. Tunix then
+    restores it like any checkpoint of this run. Skipped when this run has its own.
+    """
+    if latest_step_dir(root) is not None:
+        return None
+    src = latest_step_dir(source)
+    if src is None:
+        return None
+    root.mkdir(parents=True, exist_ok=True)
+    try:
+        shutil.copytree(src, root / src.name, copy_function=os.link)
+    except OSError:
+        shutil.rmtree(root / src.name, ignore_errors=True)
+        shutil.copytree(src, root / src.name)
+    return root / src.name

@@ -126,10 +126,9 @@ def _train(cfg: Any, run_dir: Path, flag: StopFlag, writer: EventWriter) -> int:
         writer.emit("info", key=key, value=info[key])
     watchdog = None
     if cfg.run.timeout_s:
-        # In-process (the inline executor's flag): never os._exit the notebook's own kernel.
-        hard_exit = (lambda _code: None) if getattr(flag, "in_process", False) else os._exit
-        watchdog = TimeoutWatchdog(run_dir, flag, cfg.run.timeout_s, cfg.run.grace_s,
-                                   hard_exit=hard_exit).start()
+        # an in-process flag (inline executor) disables the watchdog's hard exit: the
+        # notebook's own kernel is never ended
+        watchdog = TimeoutWatchdog(run_dir, flag, cfg.run.timeout_s, cfg.run.grace_s).start()
     try:
         outcome = training.run_training(cfg, run_dir, records, flag, writer, info)
     finally:

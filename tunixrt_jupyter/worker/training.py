@@ -32,7 +32,7 @@ from tunix.sft import utils as sft_utils
 from ..config import RunConfig
 from ..events import EventWriter
 from ..recipes import datasets, models, tokenizers
-from .checkpoints import CheckpointEvents, set_aside
+from .checkpoints import CheckpointEvents, seed_from, set_aside
 from .manifest import write_manifest
 from .metrics_backend import EventsBackend
 from .plan import CHECKPOINTS_DIR, mesh_settings, optimizer_settings, trainer_settings
@@ -72,11 +72,19 @@ def model_inputs(batch: datasets.Batch) -> dict[str, Any]:
     }
 
 
+def _not_orbax_info(record: logging.LogRecord) -> bool:
+    return "orbax" not in record.pathname or record.levelno >= logging.WARNING
+
+
 def quiet_logs() -> None:
-    """Keep Tunix's own INFO lines (stderr.log) but drop orbax's chatter and a jax warning."""
+    """Keep Tunix's own INFO lines (stderr.log) but drop orbax's chatter and a jax warning.
+
+    Idempotent: an inline run calls it again in the same process for every run.
+    """
     absl_logging.set_verbosity(absl_logging.INFO)
-    logging.getLogger("absl").addFilter(
-        lambda r: "orbax" not in r.pathname or r.levelno >= logging.WARNING)
+    absl_logger = logging.getLogger("absl")
+    if _not_orbax_info not in absl_logger.filters:
+        absl_logger.addFilter(_not_orbax_info)
     warnings.filterwarnings("ignore", message=".*`with mesh:` context manager")
 
 
@@ -175,6 +183,11 @@ def run_training(cfg: RunConfig, run_dir: Path, records: datasets.Records, flag:
         if moved is not None:
             writer.emit("info", key="checkpoints_set_aside", value=str(moved),
                         message=f"training.resume is false: old checkpoints moved to {moved}")
+    if cfg.training.resume_from:
+        seeded = seed_from(Path(cfg.training.resume_from), ckpt_root)
+        if seeded is not None:
+            writer.emit("info", key="seeded_from", value=str(seeded),
+                        message=f"starting from {cfg.training.resume_from} (step {seeded.name})")
     settings = trainer_settings(cfg, run_dir, data.total_steps)
     opt_settings = optimizer_settings(cfg, data.total_steps)
     backend = EventsBackend(writer, data.total_steps)

@@ -1,13 +1,20 @@
 // tunixrt RunWidget view. Plain ES module (no imports: chart.js is concatenated in front of
 // this file by Python). Protocol: see tunixrt_jupyter/widgets/run_widget.py.
 //
-// Data arrives three ways and is merged by sequence number, never duplicated:
-//   push   - the kernel's background thread ("append", reason "push")
-//   poll   - this view asks every poll_ms while the run is live and pushes are not arriving
-//            (Colab drops thread messages; a busy kernel answers polls late)
-//   hello  - a new view (page reload, second view) asks for everything once
+// One TrxRunStore per widget model in the page (made in anywidget's initialize(), i.e. when
+// the model is created, before any view): it starts from the `snapshot` trait and takes every
+// "append" message, merging by sequence number, so nothing is shown twice:
+//   push     - the kernel's background thread ("append", reason "push")
+//   poll     - the store asks every poll_ms while the run is live and pushes are not arriving
+//              (Colab drops thread messages)
+//   hello    - sent once per store: after a page reload the snapshot is stale
+// A jump in a sequence number that the kernel did not announce (lskip) parks the message and
+// asks for what is missing. Views (one per output area showing the widget) draw from the store,
+// so a second view, or a view shown while the cell that displayed it is still running, is
+// complete at once, with no round trip to a possibly busy kernel.
 
 const TRX_TERMINAL = new Set(["completed", "failed", "cancelled", "timeout", "lost"]);
+const TRX_STATE_KEYS = ["status", "progress", "header", "summary", "rev", "cancel_state"];
 const TRX_LOSS_SERIES = { "train/loss": { color: "#1e88e5", label: "train loss" },
   "eval/loss": { color: "#e53935", label: "eval loss", markers: true } };
 
@@ -48,49 +55,215 @@ function trxCookie(name) {
   return m ? decodeURIComponent(m[1]) : null;
 }
 
-class TrxRunView {
-  constructor(model, el) {
+
+const TRX_STORES = new Map(); // view_key -> TrxRunStore (initialize and render get different proxies)
+
+class TrxRunStore {
+  constructor(model) {
     this.model = model;
-    this.el = el;
-    this.state = { status: model.get("status"), header: model.get("header") || {},
-      progress: model.get("progress") || {}, summary: model.get("summary") || {},
-      rev: model.get("rev") || 0 };
-    this.clockOffset = 0;
-    this.nextP = 0;          // next metric point seq this view expects
-    this.nextL = 0;          // next log line seq this view expects
-    this.synced = false;     // got the reply to our own hello
-    this.token = Math.random().toString(36).slice(2);
-    this.helloAt = 0;
-    this.helloTries = 0;
+    this.points = [];        // [name, step, value], index == seq
+    this.logs = [];          // [stream, text] (stream "gap" = marker), the last `cap` kept
+    this.nextP = 0;          // next point seq expected
+    this.nextL = 0;          // next log seq expected
+    this.parkedP = [];       // messages whose points start after a gap
+    this.parkedL = [];
+    this.views = new Set();
     this.lastPushAt = 0;
     this.pollOut = 0;
     this.terminalAt = 0;
     this.finalPolled = false;
+    this.state = { status: model.get("status"), header: model.get("header") || {},
+      progress: model.get("progress") || {}, summary: model.get("summary") || {},
+      rev: model.get("rev") || 0 };
+    this.clockOffset = 0;
+    this._onMsg = (msg) => this._message(msg);
+    this._onChange = () => this._fromModel();
+    model.on("msg:custom", this._onMsg);
+    for (const k of TRX_STATE_KEYS) model.on(`change:${k}`, this._onChange);
+    const snap = model.get("snapshot");
+    if (snap && typeof snap === "object" && snap.type === "append") this._append(snap);
+    model.send({ type: "hello" }); // cheap insurance: a reloaded page's snapshot is stale
+    this.timer = setInterval(() => this._tick(), Math.max(250, model.get("poll_ms") || 1000));
+  }
+
+  destroy() {
+    clearInterval(this.timer);
+    this.model.off("msg:custom", this._onMsg);
+    for (const k of TRX_STATE_KEYS) this.model.off(`change:${k}`, this._onChange);
+  }
+
+  cap() { return Math.max(10, this.model.get("max_log_lines") || 1000); }
+
+  attach(view) { this.views.add(view); }
+  detach(view) { this.views.delete(view); }
+  _emit(kind, data) { for (const v of this.views) v.onStore(kind, data); }
+
+  get terminal() { return TRX_TERMINAL.has(this.state.status); }
+
+  _fromModel() {
+    const rev = this.model.get("rev") || 0;
+    if (rev >= this.state.rev) {
+      this._applyState({ status: this.model.get("status"), header: this.model.get("header"),
+        progress: this.model.get("progress"), summary: this.model.get("summary"), rev });
+    } else {
+      this._emit("cancel", null);
+    }
+  }
+
+  _applyState(st) {
+    if (!st || (st.rev || 0) < this.state.rev) return;
+    this.state = { ...this.state, ...st };
+    if (st.progress && typeof st.progress.now === "number") {
+      this.clockOffset = st.progress.now - Date.now() / 1000;
+    }
+    if (this.terminal && !this.terminalAt) this.terminalAt = Date.now();
+    this._emit("state", this.state);
+  }
+
+  poll() {
+    this.pollOut = Date.now();
+    this.model.send({ type: "poll", p: this.nextP, l: this.nextL });
+  }
+
+  _tick() {
+    if (!this.views.size) return;
+    const now = Date.now();
+    if (this.terminal) {
+      // one last pull for trailing log lines, then nothing: finished runs are not polled
+      if (!this.finalPolled && now - this.terminalAt > 3500) {
+        this.finalPolled = true;
+        this.poll();
+      }
+      return;
+    }
+    const period = Math.max(250, this.model.get("poll_ms") || 1000);
+    if (now - this.lastPushAt < period * 1.5) return; // pushes are flowing: no need to pull
+    if (this.pollOut && now - this.pollOut < 10000) return; // one outstanding poll at a time
+    this.poll();
+  }
+
+  _message(msg) {
+    if (!msg || typeof msg !== "object") return;
+    if (msg.type === "append") this._append(msg);
+    else if (msg.type === "cancel_ack") this._emit("cancel_ack", msg);
+  }
+
+  _append(msg) {
+    if (msg.reason === "push") this.lastPushAt = Date.now();
+    else if (msg.reason === "poll" || msg.reason === "hello") this.pollOut = 0;
+    if (msg.state) this._applyState(msg.state);
+    let gap = false;
+    if ((msg.points || []).length) gap = this._takePoints(msg) || gap;
+    if ((msg.logs || []).length || msg.lskip) gap = this._takeLogs(msg) || gap;
+    if (gap && !(this.pollOut && Date.now() - this.pollOut < 10000)) this.poll();
+  }
+
+  _takePoints(msg) {
+    const p0 = msg.p0 || 0;
+    if (p0 > this.nextP) { this.parkedP.push(msg); return true; }
+    const fresh = msg.points.slice(this.nextP - p0);
+    if (fresh.length) {
+      for (const p of fresh) this.points.push(p);
+      this.nextP += fresh.length;
+      this._emit("points", fresh);
+    }
+    // parked messages that now connect
+    const parked = this.parkedP;
+    this.parkedP = [];
+    for (const m of parked) {
+      if ((m.p0 || 0) + m.points.length > this.nextP) this._takePoints(m);
+    }
+    return this.parkedP.length > 0;
+  }
+
+  _takeLogs(msg) {
+    const lines = msg.logs || [];
+    let l0 = msg.l0 || 0;
+    let start = this.nextL - l0;
+    const add = [];
+    if (start < 0) {
+      if (!msg.lskip) { this.parkedL.push(msg); return true; }
+      add.push(["gap", `… ${-start} line${start === -1 ? "" : "s"} not shown here (the full log is in stdout.log / stderr.log)`]);
+      start = 0;
+    }
+    if (l0 + lines.length <= this.nextL && !add.length) return false;
+    for (const l of lines.slice(start)) add.push(l);
+    this.nextL = Math.max(this.nextL, l0 + lines.length);
+    for (const l of add) this.logs.push(l);
+    const cap = this.cap();
+    if (this.logs.length > cap * 2) this.logs.splice(0, this.logs.length - cap);
+    if (add.length) this._emit("logs", add);
+    const parked = this.parkedL;
+    this.parkedL = [];
+    for (const m of parked) {
+      if ((m.l0 || 0) + m.logs.length > this.nextL) this._takeLogs(m);
+    }
+    return this.parkedL.length > 0;
+  }
+}
+
+function trxStore(model) {
+  const key = model.get("view_key") || "";
+  let store = TRX_STORES.get(key);
+  if (!store) {
+    store = new TrxRunStore(model);
+    TRX_STORES.set(key, store);
+  }
+  return store;
+}
+
+class TrxRunView {
+  constructor(model, el) {
+    this.model = model;
+    this.el = el;
+    this.store = trxStore(model);
     this.follow = true;      // auto-scroll the log while the user is at the bottom
     this.unseen = 0;
     this.pendingLogs = [];
     this.logFrame = 0;
     this.last = {};
     this._build();
-    this._onMsg = (msg) => this._message(msg);
-    this._onChange = () => this._fromModel();
-    model.on("msg:custom", this._onMsg);
-    for (const k of ["status", "progress", "header", "summary", "rev", "cancel_state"]) {
-      model.on(`change:${k}`, this._onChange);
-    }
+    // everything the page already has, then live updates from the store
+    this.chart.appendPoints(this.store.points, (name) => name in TRX_LOSS_SERIES);
+    for (const [name, , y] of this.store.points) this.last[name] = y;
+    this._renderLast();
+    this._queueLogs(this.store.logs);
+    this.store.attach(this);
     this._render();
-    this._hello();
-    this.timer = setInterval(() => this._tick(), Math.max(250, model.get("poll_ms") || 1000));
+    this.timer = setInterval(() => this._renderProgress(), 1000); // elapsed / ETA tick
   }
 
   destroy() {
     clearInterval(this.timer);
     if (this.logFrame) cancelAnimationFrame(this.logFrame);
-    this.model.off("msg:custom", this._onMsg);
-    for (const k of ["status", "progress", "header", "summary", "rev", "cancel_state"]) {
-      this.model.off(`change:${k}`, this._onChange);
-    }
+    this.store.detach(this);
     this.chart.destroy();
+  }
+
+  get state() { return this.store.state; }
+
+  /** Store callbacks: "points" | "logs" | "state" | "cancel" | "cancel_ack". */
+  onStore(kind, data) {
+    if (kind === "points") {
+      this.chart.appendPoints(data, (name) => name in TRX_LOSS_SERIES);
+      for (const [name, , y] of data) this.last[name] = y;
+      this._renderLast();
+      this.root.dataset.nextPoint = String(this.store.nextP);
+    } else if (kind === "logs") {
+      this._queueLogs(data);
+    } else if (kind === "state") {
+      this._render();
+    } else if (kind === "cancel") {
+      this._renderCancel();
+    } else if (kind === "cancel_ack") {
+      this.cancelling = false;
+      this.root.dataset.cancelVia = this.root.dataset.cancelVia || "comm";
+      this.cancelMsg.textContent = data.ok ? "cancel requested, stopping…" : data.message;
+      if (!data.ok) {
+        this.cancelBtn.hidden = false;
+        this.yesBtn.disabled = false;
+      }
+    }
   }
 
   // -- DOM ---------------------------------------------------------------------------------
@@ -180,24 +353,6 @@ class TrxRunView {
   }
 
   // -- state -------------------------------------------------------------------------------
-  _fromModel() {
-    const rev = this.model.get("rev") || 0;
-    if (rev >= this.state.rev) {
-      this._applyState({ status: this.model.get("status"), header: this.model.get("header"),
-        progress: this.model.get("progress"), summary: this.model.get("summary"), rev });
-    }
-    this._renderCancel();
-  }
-
-  _applyState(st) {
-    if (!st || (st.rev || 0) < this.state.rev) return;
-    this.state = { ...this.state, ...st };
-    if (st.progress && typeof st.progress.now === "number") {
-      this.clockOffset = st.progress.now - Date.now() / 1000;
-    }
-    this._render();
-  }
-
   _render() {
     const st = this.state, h = st.header || {}, status = st.status || "pending";
     this.root.dataset.status = status;
@@ -213,8 +368,6 @@ class TrxRunView {
       chip.title = key;
       this.metaEl.appendChild(chip);
     }
-    const terminal = TRX_TERMINAL.has(status);
-    if (terminal && !this.terminalAt) this.terminalAt = Date.now();
     this.chart.setXHint((st.progress || {}).total);
     this._renderProgress();
     this._renderSummary();
@@ -234,7 +387,7 @@ class TrxRunView {
     else parts.push(status === "pending" ? "waiting to start" : total ? `step 0 / ${total}` : "");
     if (typeof p.rate === "number" && p.rate > 0) parts.push(`${p.rate.toFixed(2)} steps/s`);
     if (typeof p.started_at === "number") {
-      const end = typeof p.ended_at === "number" ? p.ended_at : Date.now() / 1000 + this.clockOffset;
+      const end = typeof p.ended_at === "number" ? p.ended_at : Date.now() / 1000 + this.store.clockOffset;
       parts.push(`elapsed ${trxDuration(end - p.started_at)}`);
       if (!TRX_TERMINAL.has(status) && total && step !== null && p.rate > 0) {
         parts.push(`ETA ${trxDuration((total - step) / p.rate)}`);
@@ -296,93 +449,6 @@ class TrxRunView {
     }
   }
 
-  // -- messages ----------------------------------------------------------------------------
-  _hello() {
-    this.helloAt = Date.now();
-    this.helloTries++;
-    this.model.send({ type: "hello", token: this.token });
-  }
-
-  _poll() {
-    this.pollOut = Date.now();
-    this.model.send({ type: "poll", p: this.nextP, l: this.nextL });
-  }
-
-  _tick() {
-    const now = Date.now();
-    if (!this.synced) {
-      if (now - this.helloAt > 5000 && this.helloTries < 6) this._hello();
-      return;
-    }
-    const status = this.state.status;
-    if (TRX_TERMINAL.has(status)) {
-      // one last pull for trailing log lines, then nothing (no polling of finished runs)
-      if (!this.finalPolled && now - this.terminalAt > 3500) {
-        this.finalPolled = true;
-        this._poll();
-      }
-      this._renderProgress();
-      return;
-    }
-    this._renderProgress(); // elapsed / ETA tick
-    const period = Math.max(250, this.model.get("poll_ms") || 1000);
-    if (now - this.lastPushAt < period * 1.5) return; // pushes are flowing: no need to pull
-    if (this.pollOut && now - this.pollOut < 10000) return; // one outstanding poll at a time
-    this._poll();
-  }
-
-  _message(msg) {
-    if (!msg || typeof msg !== "object") return;
-    if (msg.type === "append") this._append(msg);
-    else if (msg.type === "cancel_ack") {
-      this.cancelling = false;
-      this.root.dataset.cancelVia = this.root.dataset.cancelVia || "comm";
-      this.cancelMsg.textContent = msg.ok ? "cancel requested, stopping…" : msg.message;
-      if (!msg.ok) {
-        this.cancelBtn.hidden = false;
-        this.yesBtn.disabled = false;
-      }
-    }
-  }
-
-  _append(msg) {
-    if (msg.token && msg.token === this.token) this.synced = true;
-    if (msg.reason === "poll" || msg.reason === "hello") this.pollOut = 0;
-    if (!this.synced) return; // our hello's reply carries everything up to then
-    if (msg.reason === "push") this.lastPushAt = Date.now();
-    if (msg.state) this._applyState(msg.state);
-    const points = msg.points || [];
-    if (points.length) {
-      const p0 = msg.p0 || 0;
-      if (p0 > this.nextP) {
-        this._poll(); // a gap: we missed a message; ask for what we lack
-      } else {
-        const fresh = points.slice(this.nextP - p0);
-        if (fresh.length) {
-          this.chart.appendPoints(fresh, (name) => name in TRX_LOSS_SERIES);
-          this.nextP += fresh.length;
-          for (const [name, , y] of fresh) this.last[name] = y;
-          this._renderLast();
-        }
-      }
-    }
-    const logs = msg.logs || [];
-    const l0 = msg.l0 || 0;
-    if (logs.length && l0 + logs.length > this.nextL) {
-      let start = this.nextL - l0;
-      if (start < 0) {
-        this._queueLogs([["gap", `… ${-start} line${-start === 1 ? "" : "s"} not shown here (the full log is in stdout.log / stderr.log)`]]);
-        start = 0;
-      }
-      this._queueLogs(logs.slice(start));
-      this.nextL = l0 + logs.length;
-    } else if (!logs.length && l0 > this.nextL && this.nextL === 0) {
-      this.nextL = l0; // nothing kept, but lines existed: start counting from there
-    }
-    this.root.dataset.nextPoint = String(this.nextP);
-    this.root.dataset.nextLog = String(this.nextL);
-  }
-
   _renderLast() {
     const parts = [];
     for (const [name, opts] of Object.entries(TRX_LOSS_SERIES)) {
@@ -420,7 +486,7 @@ class TrxRunView {
     let extra = box.childElementCount - cap;
     while (extra-- > 0) box.firstChild.remove();
     this.root.dataset.logLines = String(box.childElementCount);
-    const total = this.nextL;
+    const total = this.store.nextL;
     this.logCount.textContent = total > box.childElementCount
       ? `last ${box.childElementCount} of ${total} lines` : `${total} line${total === 1 ? "" : "s"}`;
     if (stick) {
@@ -448,7 +514,7 @@ class TrxRunView {
       this.cancelling = false;
       this.root.dataset.cancelVia = "rest";
       this.cancelMsg.textContent = "cancel requested, stopping…";
-      this._poll();
+      this.store.poll();
       return;
     }
     this.root.dataset.cancelVia = "comm";
@@ -479,9 +545,18 @@ class TrxRunView {
   }
 }
 
+function initialize({ model }) {
+  // the model was just created (comm_open): start collecting before any view exists
+  const store = trxStore(model);
+  return () => {
+    store.destroy();
+    if (TRX_STORES.get(model.get("view_key") || "") === store) TRX_STORES.delete(model.get("view_key") || "");
+  };
+}
+
 function render({ model, el }) {
   const view = new TrxRunView(model, el);
   return () => view.destroy();
 }
 
-export default { render };
+export default { initialize, render };
