@@ -251,7 +251,7 @@ def cmd_cancel(ns: argparse.Namespace) -> int:
 
 def cmd_resume(ns: argparse.Namespace) -> int:
     from . import api
-    from .magics import parse_overrides
+    from .config import parse_overrides
 
     run = api.resume(ns.run_id, home=api.current_home(ns.home), **parse_overrides(ns.args))
     print(f"started {run.id}  (from {ns.run_id})")

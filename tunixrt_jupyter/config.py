@@ -297,6 +297,15 @@ def _parse_overrides(overrides: Any, problems: list) -> list[tuple[str, Any]]:
     return out
 
 
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """``key=value`` words as typed on a command line -> typed values (``3e-4`` a float)."""
+    problems: list[tuple[str, str]] = []
+    parsed = dict(_parse_overrides(list(items), problems))
+    if problems:
+        raise ConfigError(problems)
+    return parsed
+
+
 def _set_dotted(raw: dict, key: str, value: Any, problems: list) -> None:
     parts = key.split(".")
     node = raw

@@ -14,7 +14,7 @@ from typing import Any
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
-from .config import ConfigError
+from .config import ConfigError, parse_overrides
 
 _loaded_shells: set[int] = set()
 
@@ -277,20 +277,6 @@ class TunixMagics(Magics):
         from .env import report
 
         return report()
-
-
-def parse_overrides(items: list[str]) -> dict[str, Any]:
-    """``key=value`` words -> typed values (YAML scalars: ``3e-4`` is a float)."""
-    import yaml
-
-    out: dict[str, Any] = {}
-    for item in items:
-        key, _, text = item.partition("=")
-        try:
-            out[key.strip()] = yaml.safe_load(text) if text.strip() else None
-        except yaml.YAMLError:
-            out[key.strip()] = text
-    return out
 
 
 def _csv(value: str | None) -> list[str] | None:
