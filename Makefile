@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.tunixrt-installed
 
-.PHONY: demo test test-fast lint bench browser labextension clean
+.PHONY: demo test test-fast lint bench browser labextension clean examples
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -24,11 +24,11 @@ labextension: $(STAMP)
 	$(VENV)/bin/jupyter-builder develop --overwrite .
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check tunixrt_jupyter tunixrt tests benchmarks
+	$(VENV)/bin/ruff check tunixrt_jupyter tunixrt tests benchmarks examples
 
 test: $(STAMP) browser labextension
-	$(VENV)/bin/ruff check tunixrt_jupyter tunixrt tests benchmarks
-	$(PY) -m pytest -p no:cacheprovider tests examples --nbval-sanitize-with examples/sanitize.cfg
+	$(VENV)/bin/ruff check tunixrt_jupyter tunixrt tests benchmarks examples
+	$(PY) -m pytest -p no:cacheprovider tests examples --nbval --nbval-current-env --nbval-sanitize-with examples/sanitize.cfg
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -p no:cacheprovider tests -m "not browser"
@@ -38,3 +38,6 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .tunixrt
+
+examples: $(STAMP)
+	$(PY) examples/execute_notebooks.py

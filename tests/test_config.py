@@ -187,3 +187,8 @@ def test_random_yaml_text_gives_only_clear_errors(text):
         load_config(text + "\n")
     except ConfigError:
         pass
+
+
+def test_a_mistyped_model_word_is_named_not_downloaded():
+    found = problems({"model": "tinny"})
+    assert "model.family" in found and "'tinny'" in found["model.family"]

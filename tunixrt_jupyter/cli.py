@@ -1,7 +1,7 @@
-"""``tunixrt``: the same runs from a shell.
+"""tunixrt: launch, follow, stop and list Tunix runs from a shell.
 
 Exit codes say what happened: 0 ok / completed, 1 failed, 2 bad input, 3 cancelled,
-4 timeout, 5 lost, 6 still running when ``--timeout`` ran out, 130 interrupted.
+4 timeout, 5 lost, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -59,8 +59,8 @@ def _parser() -> argparse.ArgumentParser:
     rs = sub.add_parser("resume", help="a new run starting from a run's latest checkpoint")
     rs.add_argument("run_id")
     rs.add_argument("args", nargs="*", metavar="key=value")
-    rs.add_argument("--wait", action="store_true")
-    rs.add_argument("--quiet", action="store_true")
+    rs.add_argument("--wait", action="store_true", help="follow the new run until it ends")
+    rs.add_argument("--quiet", action="store_true", help="no live progress while waiting")
 
     sub.add_parser("reindex", help="rebuild the history catalog from the run folders")
     return p

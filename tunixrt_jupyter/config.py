@@ -244,6 +244,8 @@ def _model_shorthand(text: str) -> dict:
         return {"family": text}
     if os.path.exists(os.path.expanduser(text)):
         return {"path": text, "family": _guess_family(text)}
+    if "/" not in text:
+        return {"family": text}  # not a family, path or org/name id: validation names it
     return {"id": text, "family": _guess_family(text)}
 
 

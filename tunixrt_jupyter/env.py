@@ -419,6 +419,9 @@ class EnvReport:
         lines += [f"  {label.ljust(width)}  {value}" for label, value in rows]
         return "\n".join(lines)
 
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(str(self))
+
     def _repr_html_(self) -> str:
         cells = "".join(
             f"<tr><th style='text-align:left'>{html.escape(label)}</th>"

@@ -19,13 +19,13 @@ from .live import RunState
 WAIT_POLL_S = 0.1
 
 
-def _records(rows: list[dict]) -> Any:
-    """A DataFrame when pandas is installed, else the list of dicts itself."""
+def _records(rows: list[dict], columns: list[str]) -> Any:
+    """A DataFrame when pandas is installed (same columns even when empty), else the dicts."""
     try:
         import pandas as pd
     except ImportError:
         return rows
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=columns)
 
 
 class Run:
@@ -108,12 +108,14 @@ class Run:
             for ev in iter_events(self.dir)
             if ev.get("type") == "metric" and (name is None or ev.get("name") == name)
         ]
-        return _records(rows)
+        return _records(rows, ["name", "step", "value", "t"])
 
     def artifacts(self) -> list[dict]:
+        """Files the run produced (manifest, checkpoints, outputs): name, kind, path, bytes."""
         return [
-            {k: v for k, v in ev.items() if k != "type"}
-            for ev in iter_events(self.dir) if ev.get("type") in ("artifact", "checkpoint")
+            {"name": ev.get("name"), "kind": ev.get("kind", "file"), "path": ev.get("path"),
+             "bytes": ev.get("bytes"), "t": ev.get("t")}
+            for ev in iter_events(self.dir) if ev.get("type") == "artifact"
         ]
 
     def logs(self, n: int = 100, stream: str | None = None) -> list[str]:

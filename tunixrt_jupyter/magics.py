@@ -11,6 +11,7 @@ import re
 import shlex
 from typing import Any
 
+from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
@@ -114,7 +115,7 @@ class TunixMagics(Magics):
         """
         try:
             return self._tunix_run(line, cell)
-        except ConfigError as exc:
+        except (ConfigError, UsageError) as exc:
             show_error(str(exc))
         except (KeyError, ValueError, RuntimeError, ImportError) as exc:
             show_error(exc.args[0] if exc.args else str(exc))
@@ -185,7 +186,7 @@ class TunixMagics(Magics):
             result = api.runs(name=args.name, since=args.since, sort=args.sort, limit=limit,
                               offset=(max(1, args.page) - 1) * limit,
                               **{k: v for k, v in filters.items() if v})
-        except (ConfigError, KeyError, ValueError) as exc:
+        except (ConfigError, UsageError, KeyError, ValueError) as exc:
             show_error(exc.args[0] if exc.args else str(exc))
             return None
         if api.session_defaults().get("widgets", True):
@@ -231,7 +232,7 @@ class TunixMagics(Magics):
         try:
             args = parse_argstring(self.tunix_logs, line)
             run = api.get(args.run_id)
-        except (KeyError, ValueError) as exc:
+        except (KeyError, ValueError, UsageError) as exc:
             show_error(exc.args[0] if exc.args else str(exc))
             return
         print("\n".join(run.logs(args.n)))

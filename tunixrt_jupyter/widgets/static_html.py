@@ -96,7 +96,7 @@ def run_text(state: dict[str, Any]) -> str:
     parts = [f"[{header.get('short_id', '?')}] {header.get('name', '')}",
              state.get("status", "pending")]
     if step is not None:
-        parts.append(f"step {step}/{total}" if total else f"step {step}")
+        parts.append(f"step {step or 0}/{total}" if total else f"step {step}")
     last = state.get("last") or {}
     if last.get("train/loss") is not None:
         parts.append(f"loss {fmt_loss(last['train/loss'])}")
@@ -122,7 +122,7 @@ def run_html(state: dict[str, Any], train_points: Sequence[tuple[Any, float]] = 
     color = STATUS_COLORS.get(status, "#757575")
     meta = " · ".join(esc(header.get(k)) for k in ("model", "dataset", "mode", "executor",
                                                     "platform") if header.get(k))
-    step_text = (f"step {step} / {total}" if total else
+    step_text = (f"step {step or 0} / {total}" if total else
                  (f"step {step}" if step is not None else "not started"))
     losses = []
     for key, label in (("train/loss", "train loss"), ("eval/loss", "eval loss")):
