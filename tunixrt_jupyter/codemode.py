@@ -138,6 +138,7 @@ def start_code_run(cell: str, args: Any, shell: Any) -> Run:
     tags = [*(getattr(args, "tag", None) or []), "code"]
     overrides: dict[str, Any] = {"name": getattr(args, "name", None) or default_name(source),
                                  "tags": list(dict.fromkeys(tags)), "run.executor": executor,
+                                 "run.kind": "code",
                                  "run.mode": "local"}
     if getattr(args, "timeout", None) is not None:
         overrides["run.timeout_s"] = args.timeout

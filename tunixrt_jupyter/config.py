@@ -105,6 +105,7 @@ class RunSettings:
     """How and where the run executes."""
 
     mode: str = "local"
+    kind: str = "config"  # "code": the user's own cell (%%tunix_run --code), not a recipe
     executor: str = "subprocess"
     timeout_s: float | None = None
     platform: str = "auto"
@@ -512,6 +513,7 @@ def _validate(cfg: RunConfig, problems: list) -> None:
     if t.seed < 0:
         problems.append(("training.seed", f"got {t.seed!r}; must be 0 or more"))
     choice("run.mode", r.mode, MODES)
+    choice("run.kind", r.kind, ("config", "code"))
     choice("run.executor", r.executor, EXECUTORS)
     choice("run.platform", r.platform, PLATFORMS)
     positive("run.timeout_s", r.timeout_s)

@@ -126,6 +126,8 @@ def apply_config(row: dict[str, Any], cfg: dict[str, Any]) -> None:
                                       if model.get("path") else None) or model.get("family"))
     dataset_label = (os.path.basename(str(dataset["path"])) if dataset.get("path")
                      else dataset.get("source"))
+    if run.get("kind") == "code":  # the model and data are whatever the user's cell built
+        model_label = dataset_label = "code"
     tags = cfg.get("tags")
     if isinstance(tags, (str, int, float)):
         tags = [tags]
