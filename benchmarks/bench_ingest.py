@@ -21,7 +21,7 @@ def _lines(n: int) -> list[str]:
 
 def measure(n: int = N_EVENTS) -> dict[str, float]:
     lines = _lines(n)
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as tmp:
         root = Path(tmp)
         run_dir = root / "runs" / "20260101-000000-abcdef"
         run_dir.mkdir(parents=True)

@@ -19,7 +19,7 @@ def _until(predicate, timeout=300.0):
 
 def measure(repeats: int = 5) -> dict[str, float]:
     out: dict[str, list[float]] = {"return_s": [], "dry_running_s": [], "real_running_s": []}
-    with tempfile.TemporaryDirectory() as home:
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as home:
         for _ in range(repeats):
             t0 = time.perf_counter()
             run = tunixrt.run(dry_run=True, home=home)

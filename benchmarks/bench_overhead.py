@@ -66,7 +66,7 @@ def rate(times: list[float]) -> float:
 
 
 def bare_rate() -> float:
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as tmp:
         out = subprocess.run([sys.executable, "-c", BARE, str(STEPS), tmp], check=True,
                              capture_output=True, text=True).stdout
     return rate(json.loads(out.strip().splitlines()[-1]))
@@ -84,7 +84,7 @@ def tunixrt_rate(home: str) -> float:
 
 def measure(rounds: int = 2) -> dict[str, float]:
     bare, supervised = [], []
-    with tempfile.TemporaryDirectory() as home:
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as home:
         Path(home).mkdir(exist_ok=True)
         for _ in range(rounds):
             bare.append(bare_rate())

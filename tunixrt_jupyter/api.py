@@ -78,6 +78,10 @@ def create_run(cfg: RunConfig, home: Home) -> Run:
     run_dir.mkdir(parents=True)
     (run_dir / "config.yaml").write_text(cfg.to_yaml())
     append_event(run_dir, "status", status="pending", name=cfg.display_name)
+    if cfg.run.mode != "dry-run":  # dry runs take no slot
+        from .slots import enqueue
+
+        enqueue(home.slots_dir, run_id)
     return Run(run_dir, home)
 
 

@@ -4,7 +4,10 @@ A run holds an fcntl lock on one of ``slots/slot-<i>.lock`` for as long as it tr
 kernel releases it when the process dies, however it dies, so a crashed run can never
 leak its slot. Waiting runs take tickets in ``slots/queue/`` named by creation time and
 only the oldest live ticket may grab a free slot, so runs start in the order they were
-launched, whichever process (kernel, shell) launched them.
+launched, whichever process (kernel, shell) launched them. The launcher takes the ticket
+when it creates the run (:func:`enqueue`), so a worker that happens to start sooner cannot
+overtake a run launched before it; a ticket nobody waits on yet stays in line while its run
+is pending and its process may still be starting.
 """
 
 from __future__ import annotations
@@ -16,6 +19,20 @@ from collections.abc import Callable
 from pathlib import Path
 
 POLL_S = 0.1
+UNCLAIMED_GRACE_S = 60.0  # a ticket's run with no process record yet may still be starting
+
+
+def _queue(slots_dir: Path) -> Path:
+    return slots_dir / "queue"
+
+
+def enqueue(slots_dir: str | os.PathLike, run_id: str) -> Path:
+    """Take the run's place in line at launch time (before its worker even starts)."""
+    queue = _queue(Path(slots_dir))
+    queue.mkdir(parents=True, exist_ok=True)
+    ticket = queue / f"{time.time_ns():020d}-{run_id}"
+    ticket.touch()
+    return ticket
 
 
 class Slot:
@@ -43,17 +60,34 @@ def _try_slots(slots_dir: Path, max_concurrent: int) -> Slot | None:
 
 
 def _ticket_alive(ticket: Path) -> bool:
-    """A ticket is live while its owner holds a lock on it (so dead waiters don't block)."""
-    fd = os.open(ticket, os.O_RDWR)
+    """Live while a waiter holds a lock on it, or, unclaimed, while its run may still start."""
+    try:
+        fd = os.open(ticket, os.O_RDWR)
+    except FileNotFoundError:
+        return False
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         return True
-    except FileNotFoundError:
-        return False
     finally:
         os.close(fd)
-    return False
+    return _unclaimed_run_may_start(ticket)
+
+
+def _unclaimed_run_may_start(ticket: Path) -> bool:
+    from .events import current_status
+    from .procinfo import ProcessRecord
+
+    run_dir = ticket.parent.parent.parent / "runs" / ticket.name[21:]
+    if not run_dir.is_dir() or current_status(run_dir) not in (None, "pending"):
+        return False
+    record = ProcessRecord.load(run_dir)
+    if record is not None:
+        return record.is_alive()
+    try:
+        return time.time() - ticket.stat().st_mtime < UNCLAIMED_GRACE_S
+    except FileNotFoundError:
+        return False
 
 
 def acquire_slot(
@@ -64,9 +98,10 @@ def acquire_slot(
 ) -> Slot | None:
     """Wait for a free slot in FIFO order; None when ``should_stop()`` turned true first."""
     slots_dir = Path(slots_dir)
-    queue = slots_dir / "queue"
+    queue = _queue(slots_dir)
     queue.mkdir(parents=True, exist_ok=True)
-    ticket = queue / f"{time.time_ns():020d}-{run_id}"
+    mine = sorted(queue.glob(f"*-{run_id}"))
+    ticket = mine[0] if mine else enqueue(slots_dir, run_id)
     tfd = os.open(ticket, os.O_RDWR | os.O_CREAT, 0o644)
     fcntl.flock(tfd, fcntl.LOCK_EX)
     try:

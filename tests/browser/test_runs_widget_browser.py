@@ -50,7 +50,8 @@ def _history(home: Path) -> None:
             if s % 10 == 0:
                 append_event(d, "metric", name="eval/loss", value=round(loss + 0.2, 4), step=s)
         extra = {"error": "RESOURCE_EXHAUSTED: out of memory"} if status == "failed" else {}
-        append_event(d, "status", status=status, **extra)
+        if name != "qwen-sft":  # stays running: the table must refresh by itself later
+            append_event(d, "status", status=status, **extra)
 
 
 def _dom(br) -> dict:
@@ -138,6 +139,17 @@ def test_runs_widget_in_jupyterlab(tmp_path, monkeypatch):
         br.page.locator(".trx-run[data-status='failed']").wait_for(timeout=10_000)
         br.wait_widgets()
         br.screenshot(ARTIFACTS / "runs_widget.png")
+
+        # a shown run is still active: the table re-queries every few seconds by itself
+        br.page.locator("th[data-sort='started_at']").click()
+        _wait(br, lambda s: s["sort"] == "-started_at", "newest first")
+        badge = "tr[data-run-id='20251123-150000-feed05'] .trx-badge"
+        assert br.page.locator(badge).inner_text() == "running"
+        from tunixrt_jupyter.events import append_event
+
+        append_event(home / "runs" / "20251123-150000-feed05", "status", status="timeout")
+        br.page.wait_for_function(f"() => document.querySelector({badge!r})"
+                                  ".textContent === 'timeout'", timeout=20_000)
         ours = [e for e in br.page_errors + br.console_errors if "trx" in e.lower()
                 or "tunixrt" in e.lower()]
         assert not ours, ours

@@ -77,8 +77,16 @@ def test_tunix_run_widget_end_to_end(tmp_path, monkeypatch):
             extra_args=("--ServerApp.jpserver_extensions=tunixrt_jupyter.server=True",)) as srv, \
             nbbrowser.NotebookBrowser(srv, viewport=(1300, 1000)) as br:
         br.open("e2e.ipynb")
-        br.run_all()
-        views = _wait(br, lambda v: len(v) == 2, "two run widgets", 60)
+        # Under pytest %tunix_run blocks until its run ends (PYTEST_CURRENT_TEST reaches the
+        # kernel: batch mode), so run-all is started, not awaited, and the widgets are
+        # watched while their cells still run.
+        br.page.evaluate("() => { window.jupyterapp.commands.execute("
+                         "'notebook:run-all-cells'); }")
+        views = _wait(br, lambda v: len(v) >= 1, "the first run widget", 120)
+        assert views[0]["name"] == "tiny-sft"
+        views = _wait(br, lambda v: v[0]["badge"] == "running" and v[0]["points"] >= 3,
+                      "live points of the first run while its cell blocks")
+        views = _wait(br, lambda v: len(v) == 2, "two run widgets")
         assert views[0]["name"] == "tiny-sft" and views[1]["name"] == "to-cancel"
         # max_concurrent=1: the second run waits as pending until the first is done
         views = _wait(br, lambda v: v[0]["badge"] == "completed" and v[0]["summary"],
@@ -88,10 +96,12 @@ def test_tunix_run_widget_end_to_end(tmp_path, monkeypatch):
         views = _wait(br, lambda v: v[1]["badge"] == "running" and v[1]["points"] >= 3,
                       "the second run to train a few steps")
         br.screenshot(ARTIFACTS / "e2e_running.png")
-        br.page.locator(".trx-cancel").nth(1).click()
-        br.page.locator(".trx-confirm-yes").nth(0).click()
+        second = br.page.locator(".trx-run").nth(1)
+        second.locator(".trx-cancel").click()
+        second.locator(".trx-confirm-yes").click()
         views = _wait(br, lambda v: v[1]["badge"] == "cancelled", "the real run cancelled", 90)
-        assert views[1]["via"] == "rest"
+        assert views[1]["via"] == "rest"  # the kernel is busy in r2.wait(): REST, not comm
+        br.wait_idle(timeout_s=120)
         out = br.append_and_run("%tunix_runs")
         br.page.locator(".trx-runs .trx-run-row").nth(1).wait_for(timeout=30_000)
         rows = br.page.evaluate("""() => [...document.querySelectorAll('.trx-run-row')]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import RunFolder, deadline_wait, make_widget, read_json, view_replay
+from widget_helpers import RunFolder, deadline_wait, make_widget, read_json, view_replay
 
 
 def _append_msgs(kernel, cid: str, reason: str | None = None) -> list[dict]:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import ROOT, RunFolder, deadline_wait
 from nbclient import NotebookClient
+from widget_helpers import ROOT, RunFolder, deadline_wait
 
 
 def _finished_run(tmp_path: Path, status: str = "completed") -> RunFolder:

@@ -242,7 +242,7 @@ def _ipywidgets_view_class() -> type:
         """Plain-ipywidgets run view: header, IntProgress, loss sparkline, log tail, Cancel."""
 
         def __init__(self, run_dir: str | os.PathLike, *, run_id: str | None = None,
-                     run: Any = None, interval: float = 0.3, max_log_lines: int = 15,
+                     run: Any = None, interval: float = 0.3, max_log_lines: int = 50,
                      **kwargs: Any):
             self._head = ipywidgets.HTML()
             self._bar = ipywidgets.IntProgress(min=0, max=1, value=0,
@@ -298,6 +298,9 @@ def _ipywidgets_view_class() -> type:
                 total, step = p.get("total") or 0, p.get("step") or 0
                 self._bar.max = max(1, int(total or 1))
                 self._bar.value = min(int(step), self._bar.max)
+                self._bar.bar_style = {"completed": "success", "failed": "danger",
+                                       "cancelled": "warning", "timeout": "warning",
+                                       "lost": "danger"}.get(st["status"], "")
                 parts = [f"step {step} / {total}" if total else f"step {step}"]
                 if p.get("rate"):
                     parts.append(f"{p['rate']:.2f} steps/s")
@@ -319,9 +322,10 @@ def _ipywidgets_view_class() -> type:
             if now - self._last_chart > 1.0 or feed.terminal:  # SVG redraw: at most 1/s
                 self._last_chart = now
                 self._chart.value = sparkline(feed.series("train/loss"), width=420, height=80)
-            lines = [("! " if s == "e" else "") + text for s, text in list(feed.logs)[-15:]]
-            self._logs.value = ("<pre style='max-height:14em;overflow:auto;font-size:11px;"
-                                "margin:0'>" + esc("\n".join(lines)) + "</pre>")
+            # the newest lines, no inner scrolling: an HTML widget cannot keep a scroll position
+            lines = [("! " if s == "e" else "") + text for s, text in list(feed.logs)[-12:]]
+            self._logs.value = ("<pre style='font-size:11px;line-height:1.35;margin:0'>"
+                                + esc("\n".join(lines)) + "</pre>")
 
         def _repr_mimebundle_(self, **kwargs: Any) -> Any:
             bundle = super()._repr_mimebundle_(**kwargs)

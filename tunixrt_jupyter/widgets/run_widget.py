@@ -9,7 +9,8 @@ Message protocol (custom comm messages; all carry ``type``)::
                           "token"?: echo of a hello, "reason": "push"|"poll"|"hello"}
       {"type": "cancel_ack", "ok", "via": "comm", "message"}
     browser -> kernel
-      {"type": "hello", "token"}          a new view wants everything (points + kept logs)
+      {"type": "hello", "p"?, "l"?}       a page's store starts: everything after its
+                                          snapshot (no cursors: everything kept)
       {"type": "poll", "p", "l"}          pull: what is new after my cursors
       {"type": "cancel"}                  fallback when the REST cancel is unavailable
 
@@ -210,8 +211,10 @@ class RunWidget(anywidget.AnyWidget):
         of whatever was new; other views drop the part they already have.
         """
         feed = self._feed
-        p = 0 if kind == "hello" else _as_int(content.get("p"))
-        seq = 0 if kind == "hello" else _as_int(content.get("l"))
+        # a hello may carry cursors too: what a (possibly stale) snapshot already holds is
+        # still right, since sequence numbers only grow
+        p = _as_int(content.get("p"))
+        seq = _as_int(content.get("l"))
         with feed.lock:
             batch = feed.poll()
             if batch.state_changed:
@@ -230,7 +233,8 @@ class RunWidget(anywidget.AnyWidget):
 
     def _cancel_async(self) -> None:
         """Cancel off the handler: stopping a process may wait out its grace period."""
-        self.cancel_state = "requesting"
+        with self._feed.lock:  # every trait write holds the lock the thread's writes hold
+            self.cancel_state = "requesting"
         ctx = contextvars.copy_context()
         threading.Thread(target=ctx.run, args=(self._cancel_and_ack,), daemon=True,
                          name=f"tunixrt-cancel-{self._feed.run_id}").start()
@@ -238,8 +242,9 @@ class RunWidget(anywidget.AnyWidget):
     def _cancel_and_ack(self) -> None:
         ok, message = cancel_run_folder(self._feed.run_dir, self._run)
         try:
-            self.cancel_state = "requested" if ok else "error"
-            self.send({"type": "cancel_ack", "ok": ok, "via": "comm", "message": message})
+            with self._feed.lock:
+                self.cancel_state = "requested" if ok else "error"
+                self.send({"type": "cancel_ack", "ok": ok, "via": "comm", "message": message})
         except Exception:  # noqa: BLE001 - widget closed meanwhile
             log.debug("cancel ack not delivered", exc_info=True)
         self.refresh()

@@ -14,6 +14,9 @@
 // complete at once, with no round trip to a possibly busy kernel.
 
 const TRX_TERMINAL = new Set(["completed", "failed", "cancelled", "timeout", "lost"]);
+// colour by what a line says, not by its stream (absl logs INFO lines to stderr)
+const TRX_ERR_RE = /^(E\d{4}|F\d{4}|ERROR|CRITICAL|FATAL|Traceback)|\b\w*(Error|Exception)\b[:(]/;
+const TRX_WARN_RE = /^(W\d{4}|WARNING|Warning)|\bwarn(ing)?\b/i;
 const TRX_STATE_KEYS = ["status", "progress", "header", "summary", "rev", "cancel_state"];
 const TRX_LOSS_SERIES = { "train/loss": { color: "#1e88e5", label: "train loss" },
   "eval/loss": { color: "#e53935", label: "eval loss", markers: true } };
@@ -82,7 +85,8 @@ class TrxRunStore {
     for (const k of TRX_STATE_KEYS) model.on(`change:${k}`, this._onChange);
     const snap = model.get("snapshot");
     if (snap && typeof snap === "object" && snap.type === "append") this._append(snap);
-    model.send({ type: "hello" }); // cheap insurance: a reloaded page's snapshot is stale
+    // after a page reload the snapshot is stale: ask for what came after it
+    model.send({ type: "hello", p: this.nextP, l: this.nextL });
     this.timer = setInterval(() => this._tick(), Math.max(250, model.get("poll_ms") || 1000));
   }
 
@@ -479,7 +483,13 @@ class TrxRunView {
     }
     const frag = document.createDocumentFragment();
     for (const [stream, text] of lines) {
-      const cls = stream === "e" ? "trx-line trx-stderr" : stream === "gap" ? "trx-line trx-gap" : "trx-line";
+      let cls = "trx-line";
+      if (stream === "gap") cls += " trx-gap";
+      else {
+        if (stream === "e") cls += " trx-stderr"; // a thin bar: absl/JAX log INFO to stderr too
+        if (TRX_ERR_RE.test(text)) cls += " trx-err";
+        else if (TRX_WARN_RE.test(text)) cls += " trx-warn";
+      }
       frag.appendChild(trxEl("div", cls, text));
     }
     box.appendChild(frag);
@@ -532,7 +542,7 @@ class TrxRunView {
     if (token) headers["Authorization"] = `token ${token}`;
     try {
       const ctl = typeof AbortController !== "undefined" ? new AbortController() : null;
-      const timer = ctl ? setTimeout(() => ctl.abort(), 5000) : null;
+      const timer = ctl ? setTimeout(() => ctl.abort(), 15000) : null; // server answers in ~1.5 s
       const q = home ? `?home=${encodeURIComponent(home)}` : "";
       const r = await fetch(`${base}tunixrt/api/runs/${encodeURIComponent(runId)}/cancel${q}`, {
         method: "POST", headers, credentials: "same-origin", body: "{}",
