@@ -20,7 +20,7 @@ browser: $(STAMP)
 	VENV=$(VENV) SKIP_VENV_PKGS=1 tools/setup_browser.sh
 
 labextension: $(STAMP)
-	cd labextension && npm ci --no-audit --no-fund --silent && npm run build:prod
+	cd labextension && npm install --no-audit --no-fund --silent && npm run build:prod
 	$(VENV)/bin/jupyter-builder develop --overwrite .
 
 lint: $(STAMP)
