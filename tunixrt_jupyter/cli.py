@@ -11,7 +11,7 @@ import sys
 import time
 from typing import Any
 
-from .config import ConfigError
+from .config import ConfigError, split_config_args
 
 EXIT = {"completed": 0, "failed": 1, "cancelled": 3, "timeout": 4, "lost": 5}
 BAD_INPUT = 2
@@ -72,24 +72,11 @@ def _split(values: list[str] | None) -> list[str] | None:
     return [v.strip() for item in values for v in item.split(",") if v.strip()]
 
 
-def _config_and_overrides(args: list[str]) -> tuple[str | None, list[str]]:
-    config = None
-    overrides = []
-    for a in args:
-        if "=" in a:
-            overrides.append(a)
-        elif config is None:
-            config = a
-        else:
-            raise ConfigError([("config", f"two config files given ({config!r}, {a!r}); pass one")])
-    return config, overrides
-
-
 def cmd_run(ns: argparse.Namespace, *, demo: bool = False) -> int:
     from . import api
     from .config import load_config
 
-    config, overrides = _config_and_overrides(ns.args)
+    config, overrides = split_config_args(ns.args)
     cfg = load_config(config, overrides=overrides)
     if getattr(ns, "dry_run", False):
         cfg.run.mode = "dry-run"

@@ -300,6 +300,19 @@ def _parse_overrides(overrides: Any, problems: list) -> list[tuple[str, Any]]:
     return out
 
 
+def split_config_args(items: list[str]) -> tuple[str | None, list[str]]:
+    """Command-line words -> (the one CONFIG path, if any; the ``key=value`` overrides)."""
+    config, overrides = None, []
+    for item in items:
+        if "=" in item:
+            overrides.append(item)
+        elif config is None:
+            config = item
+        else:
+            raise ConfigError([("config", f"two configs given ({config!r}, {item!r}); pass one")])
+    return config, overrides
+
+
 def parse_overrides(items: list[str]) -> dict[str, Any]:
     """``key=value`` words as typed on a command line -> typed values (``3e-4`` a float)."""
     problems: list[tuple[str, str]] = []

@@ -15,7 +15,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
-from .config import ConfigError, parse_overrides
+from .config import ConfigError, parse_overrides, split_config_args
 
 _loaded_shells: set[int] = set()
 
@@ -43,18 +43,6 @@ def _expand_vars(text: str, namespace: dict[str, Any]) -> str:
         return str(namespace[name]) if name in namespace else match.group(0)
 
     return re.sub(r"\{([A-Za-z_]\w*)\}|\$([A-Za-z_]\w*)", sub, text)
-
-
-def _split_positional(items: list[str]) -> tuple[str | None, list[str]]:
-    config, overrides = None, []
-    for item in items:
-        if "=" in item:
-            overrides.append(item)
-        elif config is None:
-            config = item
-        else:
-            raise ConfigError([("config", f"two configs given ({config!r}, {item!r}); pass one")])
-    return config, overrides
 
 
 _FLAG_KEYS = {
@@ -126,7 +114,7 @@ class TunixMagics(Magics):
 
         ns = self.shell.user_ns
         args = parse_argstring(self.tunix_run, line)
-        config, overrides = _split_positional(args.args)
+        config, overrides = split_config_args(args.args)
         if args.code:
             if cell is None:
                 raise ValueError("--code needs a cell: use %%tunix_run --code on a Python cell")

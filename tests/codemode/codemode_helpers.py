@@ -10,27 +10,8 @@ a user would: no tunixrt imports.
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import time
-from collections.abc import Callable
 
-import pytest
-
-needs_tunix = pytest.mark.skipif(importlib.util.find_spec("tunix") is None,
-                                 reason='needs tunix: pip install "tunixrt-jupyter[tunix]"')
-
-
-def wait_for(predicate: Callable[[], object], timeout: float = 120.0, interval: float = 0.05,
-             what: str = "condition") -> object:
-    """Poll ``predicate`` until truthy; fail the test with ``what`` at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(interval)
+from tunixrt_testutil import needs_tunix, wait_for  # noqa: F401 (re-exported)
 
 TINY_SFT = '''\
 import os

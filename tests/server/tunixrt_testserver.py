@@ -22,28 +22,11 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from tunixrt_testutil import wait_for  # noqa: F401 (re-exported)
 
 from tunixrt_jupyter.config import load_config
 from tunixrt_jupyter.events import append_event
 from tunixrt_jupyter.procinfo import ProcessRecord
-
-
-def wait_for(predicate, timeout: float = 60.0, interval: float = 0.05,
-             what: str = "condition"):
-    """Poll ``predicate`` until truthy; fail with ``what`` at the deadline.
-
-    (Own copy rather than ``from conftest import wait_for``: several test folders have a
-    ``conftest.py``, and whichever pytest imported last owns the module name.)
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(interval)
-
 
 EXT_ARG = "--ServerApp.jpserver_extensions=tunixrt_jupyter.server=True"
 
