@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import re
 import tempfile
-import threading
 from pathlib import Path
 
 import pytest
-from tunixrt_testutil import needs_tunix, wait_for
+from tunixrt_testutil import IopubKernel, needs_tunix, wait_for
 
 from tunixrt_jupyter.events import current_status, iter_events
 
@@ -28,58 +26,17 @@ WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
-class Kernel:
-    """A started kernel and a thread collecting every IOPub message it publishes."""
+class Kernel(IopubKernel):
+    """A started kernel collecting every IOPub message, with magics-test helpers."""
 
     def __init__(self, home: Path, cwd: Path):
-        from jupyter_client import KernelManager
-
         env = {**os.environ, "TUNIXRT_HOME": str(home), "PYTHONUNBUFFERED": "1",
                "JAX_COMPILATION_CACHE_DIR": str(SHARED_JAX_CACHE),
                # a notebook someone watches: %tunix_run returns at once (pytest's variables
                # would otherwise make the kernel count as a batch run, where it waits)
                "TUNIXRT_NONINTERACTIVE": "0"}
         env.pop("TUNIXRT_RENDERER", None)  # the default renderer: anywidget
-        self.km = KernelManager(kernel_name="python3")
-        self.km.start_kernel(cwd=str(cwd), env=env)
-        self.kc = self.km.client()
-        self.kc.start_channels()
-        self.kc.wait_for_ready(timeout=60)
-        self._msgs: list[dict] = []
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        while not self._stop.is_set():
-            try:
-                msg = self.kc.get_iopub_msg(timeout=0.1)
-            except queue.Empty:
-                continue
-            except Exception:  # channels closed at shutdown
-                return
-            with self._lock:
-                self._msgs.append(msg)
-
-    def messages(self) -> list[dict]:
-        with self._lock:
-            return list(self._msgs)
-
-    def run(self, code: str, timeout: float = 60.0) -> tuple[dict, list[dict]]:
-        """Execute ``code``; return its execute_reply content and its IOPub messages."""
-        msg_id = self.kc.execute(code)
-        reply = self.kc.get_shell_msg(timeout=timeout)
-        while reply["parent_header"].get("msg_id") != msg_id:
-            reply = self.kc.get_shell_msg(timeout=timeout)
-
-        def own() -> list[dict]:
-            return [m for m in self.messages() if m["parent_header"].get("msg_id") == msg_id]
-
-        wait_for(lambda: any(m["msg_type"] == "status"
-                             and m["content"]["execution_state"] == "idle" for m in own()),
-                 timeout, what="the cell to finish")
-        return reply["content"], own()
+        super().__init__("python3", cwd, env)
 
     def ok(self, code: str, timeout: float = 60.0) -> tuple[str, list[dict]]:
         """Execute ``code``, which must succeed; return its stdout and its IOPub messages."""
@@ -91,18 +48,9 @@ class Kernel:
         return out, msgs
 
     # -- the widget's comm ---------------------------------------------------------------
-    def comm_msgs(self, comm_id: str) -> list[dict]:
-        return [m for m in self.messages() if m["msg_type"] == "comm_msg"
-                and m["content"].get("comm_id") == comm_id]
-
     def opened_state(self, comm_id: str) -> dict:
         return next(m["content"]["data"]["state"] for m in self.messages()
                     if m["msg_type"] == "comm_open" and m["content"]["comm_id"] == comm_id)
-
-    def updates(self, comm_id: str) -> list[dict]:
-        """Synced trait changes (``method: update``), in arrival order."""
-        return [m["content"]["data"]["state"] for m in self.comm_msgs(comm_id)
-                if m["content"]["data"].get("method") == "update"]
 
     def customs(self, comm_id: str, kind: str) -> list[dict]:
         """The widget's own messages (``widget.send``) of one ``type``, in arrival order."""
@@ -112,18 +60,6 @@ class Kernel:
             if data.get("method") == "custom" and data["content"].get("type") == kind:
                 out.append({**data["content"], "_parent": m["parent_header"].get("msg_id")})
         return out
-
-    def send_custom(self, comm_id: str, content: dict) -> str:
-        """What the page's ``model.send(content)`` puts on the shell channel."""
-        msg = self.kc.session.msg("comm_msg", {
-            "comm_id": comm_id, "data": {"method": "custom", "content": content}})
-        self.kc.shell_channel.send(msg)
-        return msg["header"]["msg_id"]
-
-    def close(self) -> None:
-        self._stop.set()
-        self.kc.stop_channels()
-        self.km.shutdown_kernel(now=True)
 
 
 def _stderr(msgs: list[dict]) -> str:

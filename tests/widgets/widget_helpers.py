@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import json
 import os
-import queue
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from tunixrt_testutil import IopubKernel
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -79,67 +79,22 @@ class RunFolder:
         return points
 
 
-class KernelSession:
-    """A started kernel plus a thread that collects every IOPub message."""
+class KernelSession(IopubKernel):
+    """A started kernel collecting every IOPub message, with widget-test helpers."""
 
     def __init__(self, kernel_name: str, cwd: Path):
-        from jupyter_client import KernelManager
-
-        self.km = KernelManager(kernel_name=kernel_name)
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(
             [str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
         env.pop("TUNIXRT_RENDERER", None)
-        self.km.start_kernel(cwd=str(cwd), env=env)
-        self.kc = self.km.client()
-        self.kc.start_channels()
-        self.kc.wait_for_ready(timeout=60)
-        self.iopub: list[dict] = []
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        while not self._stop.is_set():
-            try:
-                msg = self.kc.get_iopub_msg(timeout=0.1)
-            except queue.Empty:
-                continue
-            except Exception:  # channel closed at shutdown
-                return
-            with self._lock:
-                self.iopub.append(msg)
-
-    def messages(self) -> list[dict]:
-        with self._lock:
-            return list(self.iopub)
+        super().__init__(kernel_name, cwd, env)
 
     def execute(self, code: str, timeout: float = 60.0) -> str:
         """Run ``code``; return its stdout; raise on error."""
-        msg_id = self.kc.execute(code)
-        reply = self.kc.get_shell_msg(timeout=timeout)
-        while reply["parent_header"].get("msg_id") != msg_id:
-            reply = self.kc.get_shell_msg(timeout=timeout)
-        deadline_wait(lambda: any(m["msg_type"] == "status"
-                                  and m["content"]["execution_state"] == "idle"
-                                  and m["parent_header"].get("msg_id") == msg_id
-                                  for m in self.messages()), timeout, "cell output")
-        out = "".join(m["content"].get("text", "") for m in self.messages()
-                      if m["msg_type"] == "stream" and m["parent_header"].get("msg_id") == msg_id)
-        if reply["content"]["status"] != "ok":
-            raise AssertionError(f"cell failed: {reply['content'].get('evalue')}\n{out}")
+        reply, msgs = self.run(code, timeout)
+        out = "".join(m["content"].get("text", "") for m in msgs if m["msg_type"] == "stream")
+        if reply["status"] != "ok":
+            raise AssertionError(f"cell failed: {reply.get('evalue')}\n{out}")
         return out
-
-    def send_custom(self, comm_id: str, content: dict) -> str:
-        """What a widget view's ``model.send(content)`` puts on the shell channel."""
-        msg = self.kc.session.msg("comm_msg", {
-            "comm_id": comm_id, "data": {"method": "custom", "content": content}})
-        self.kc.shell_channel.send(msg)
-        return msg["header"]["msg_id"]
-
-    def comm_msgs(self, comm_id: str) -> list[dict]:
-        return [m for m in self.messages()
-                if m["msg_type"] == "comm_msg" and m["content"].get("comm_id") == comm_id]
 
     def customs(self, comm_id: str, type_: str | None = None) -> list[dict]:
         """Custom widget messages (``widget.send``) in arrival order, with their parent id."""
@@ -150,17 +105,6 @@ class KernelSession:
                                                    or data["content"].get("type") == type_):
                 out.append({**data["content"], "_parent": m["parent_header"].get("msg_id")})
         return out
-
-    def updates(self, comm_id: str) -> list[dict]:
-        """Trait updates (``method: update``) in arrival order."""
-        return [m["content"]["data"]["state"] for m in self.comm_msgs(comm_id)
-                if m["content"]["data"].get("method") == "update"]
-
-    def close(self) -> None:
-        self._stop.set()
-        self.kc.stop_channels()
-        self.km.shutdown_kernel(now=True)
-
 
 def kernel_names() -> list[str]:
     names = [n.strip() for n in os.environ.get("TUNIXRT_TEST_KERNELS", "python3").split(",")]

@@ -37,7 +37,7 @@ import traitlets
 from ._delivery import log
 from ._feed import _label_from_config, read_config, short_id_of
 from .run_widget import asset
-from .static_html import runs_html
+from .static_html import as_timestamp, runs_html
 
 QueryFn = Callable[..., Any]
 ACTIVE = ("pending", "running")
@@ -56,12 +56,9 @@ def _jsonable(value: Any) -> Any:
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
-    ts = getattr(value, "timestamp", None)
-    if callable(ts):
-        try:
-            return float(ts())
-        except (TypeError, ValueError, OSError):
-            return None
+    ts = as_timestamp(value)  # datetimes from the catalog
+    if ts is not None:
+        return ts
     item = getattr(value, "item", None)  # numpy scalar
     if callable(item):
         try:

@@ -188,7 +188,7 @@ def row_duration(row: dict[str, Any], now: float | None = None) -> float | None:
     return end - start
 
 
-def _as_ts(value: Any) -> float | None:
+def as_timestamp(value: Any) -> float | None:
     """Catalog rows may carry datetimes; folder rows carry unix seconds."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
@@ -217,11 +217,12 @@ def runs_html(rows: Sequence[dict[str, Any]], total: int | None = None) -> str:
             elif key in ("final_loss", "best_eval_loss"):
                 val = fmt_loss(row.get(key))
             elif key == "duration":
-                r = {**row, "started_at": _as_ts(row.get("started_at")),
-                     "ended_at": _as_ts(row.get("ended_at"))}
+                r = {**row, "started_at": as_timestamp(row.get("started_at")),
+                     "ended_at": as_timestamp(row.get("ended_at"))}
                 val = fmt_duration(row_duration(r))
             elif key == "started_at":
-                val = fmt_time(_as_ts(row.get("started_at")) or _as_ts(row.get("created_at")))
+                started = as_timestamp(row.get("started_at"))
+                val = fmt_time(started or as_timestamp(row.get("created_at")))
             elif key == "name":
                 val = (f"{esc(row.get('name'))} <code style='opacity:.6'>"
                        f"{esc(str(row.get('run_id', '')).rsplit('-', 1)[-1])}</code>")
